@@ -1,0 +1,157 @@
+"""``course release``: generate the student notebooks (``notebooks/``) from ``solutions/``.
+
+nbgrader's GenerateAssignment does the conversion: it clears outputs, replaces
+code between ``### BEGIN SOLUTION`` / ``### END SOLUTION`` by a stub that raises
+NotImplementedError, and removes ``### BEGIN HIDDEN TESTS`` ... regions. Before
+converting, the setup cell of every source notebook is stamped from the one
+template in ``config``; after, the release is verified: no marker and no line of
+any solution or hidden-test region may reach it.
+
+``check=True`` releases into a temporary folder and reports every file of
+``notebooks/`` that differs from it, so the release can never drift from its source.
+"""
+from __future__ import annotations
+
+import filecmp
+import io
+import logging
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .config import RELEASE, SETUP_TAG, SOURCE, nbgrader_config, setup_cell_source, use_own_scripts
+
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+_REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
+
+
+class ReleaseError(RuntimeError):
+    """The release could not be made, or is not what it must be."""
+
+
+def assignments(root: Path) -> list[str]:
+    """The assignments in ``solutions/``: folders named NN_name holding NN_name.ipynb."""
+    return sorted(p.name for p in (root / SOURCE).glob("[0-9][0-9]_*") if (p / f"{p.name}.ipynb").exists())
+
+
+def _select(root: Path, names: list[str] | None) -> list[str]:
+    known = assignments(root)
+    if not names:
+        return known
+    chosen = []
+    for name in names:
+        matches = [a for a in known if a == name or (name.isdigit() and a[:2] == name.zfill(2))]
+        if not matches:
+            raise ReleaseError(f"No assignment {name!r} in {root / SOURCE}; there are: {', '.join(known)}.")
+        chosen += matches
+    return chosen
+
+
+def stamp_setup_cell(path: Path, root: Path) -> bool:
+    """Set the source of the notebook's setup cell from the template; True if it changed."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if SETUP_TAG in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ReleaseError(f"{path} needs exactly one code cell tagged {SETUP_TAG!r} (found {len(cells)}).")
+    wanted = setup_cell_source(root)
+    if cells[0].source == wanted:
+        return False
+    cells[0].source = wanted
+    nbformat.write(nb, path)
+    return True
+
+
+def generate(root: Path, assignment: str, course_root: Path | None = None) -> Path:
+    """Run nbgrader's GenerateAssignment for one assignment; returns its release folder.
+
+    ``course_root`` (default ``root``) is where ``solutions/`` is read and ``notebooks/`` written.
+    """
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+
+    use_own_scripts()
+    course_root = course_root or root
+    with tempfile.TemporaryDirectory() as scratch:  # nbgrader records the cells in a gradebook: a throwaway one
+        config = nbgrader_config(course_root, db_url=f"sqlite:///{Path(scratch) / 'release.db'}")
+        coursedir = CourseDirectory(config=config)
+        coursedir.assignment_id = assignment
+        converter = GenerateAssignment(coursedir=coursedir, config=config)
+        converter.force = True
+        log = io.StringIO()  # nbgrader logs the real cause of a failure, then raises a generic error
+        handler = logging.StreamHandler(log)
+        converter.log.addHandler(handler)
+        converter.log.setLevel(logging.ERROR)
+        try:
+            converter.start()
+        except Exception as err:
+            raise ReleaseError(f"nbgrader could not release {assignment}:\n{log.getvalue()[-3000:]}") from err
+        finally:
+            converter.log.removeHandler(handler)
+    return course_root / RELEASE / assignment
+
+
+def leaks(source_nb: Path, release_nb: Path) -> list[str]:
+    """What of the source's solutions and hidden tests is still in the release (empty when clean)."""
+    release_text = "\n".join(c.source for c in nbformat.read(release_nb, as_version=4).cells)
+    found = [f"marker {m!r}" for m in MARKERS if m in release_text]
+    release_lines = {line.strip() for line in release_text.splitlines()}
+    for cell in nbformat.read(source_nb, as_version=4).cells:
+        for _, region in _REGION.findall(cell.source + "\n"):
+            for line in region.splitlines():
+                line = line.strip()
+                # Short or comment-only lines ("return x", "# step 1") may rightly appear elsewhere.
+                if len(line) >= 16 and not line.startswith("#") and line in release_lines:
+                    found.append(f"line {line!r}")
+    return found
+
+
+def release(root: Path, names: list[str] | None = None) -> list[Path]:
+    """Release the named assignments (all by default) into ``notebooks/`` and verify them."""
+    released = []
+    for name in _select(root, names):
+        source_nb = root / SOURCE / name / f"{name}.ipynb"
+        stamp_setup_cell(source_nb, root)
+        folder = generate(root, name)
+        problems = leaks(source_nb, folder / f"{name}.ipynb")
+        if problems:
+            raise ReleaseError(f"The release of {name} leaks its solutions: " + "; ".join(problems[:5]))
+        released.append(folder)
+    return released
+
+
+def check(root: Path, names: list[str] | None = None) -> list[str]:
+    """The differences between ``notebooks/`` and a fresh release (empty when they agree)."""
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        shutil.copy(root / "pyproject.toml", scratch / "pyproject.toml")
+        for name in _select(root, names):
+            shutil.copytree(root / SOURCE / name, scratch / SOURCE / name)
+            source_nb = scratch / SOURCE / name / f"{name}.ipynb"
+            if stamp_setup_cell(source_nb, scratch):
+                problems.append(f"{SOURCE}/{name}/{name}.ipynb: its setup cell differs from the template "
+                                "(run `course release` to stamp it)")
+            fresh = generate(root, name, course_root=scratch)
+            problems += _compare(fresh, root / RELEASE / name, f"{RELEASE}/{name}")
+    return problems
+
+
+def _compare(fresh: Path, current: Path, label: str) -> list[str]:
+    if not current.exists():
+        return [f"{label}/ is missing"]
+    diff = filecmp.dircmp(fresh, current, ignore=[".ipynb_checkpoints", "__pycache__"])
+    problems = [f"{label}/{f} is missing" for f in diff.left_only]
+    problems += [f"{label}/{f} is not in the source" for f in diff.right_only]
+    for f in diff.common_files:
+        if f.endswith(".ipynb"):
+            same = nbformat.read(fresh / f, as_version=4) == nbformat.read(current / f, as_version=4)
+        else:
+            same = filecmp.cmp(fresh / f, current / f, shallow=False)
+        if not same:
+            problems.append(f"{label}/{f} differs from a fresh release of its source")
+    for sub in diff.common_dirs:
+        problems += _compare(fresh / sub, current / sub, f"{label}/{sub}")
+    return problems

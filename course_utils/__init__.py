@@ -1,0 +1,23 @@
+"""course_utils: the shared code of the course's notebooks.
+
+One concept per module, each readable top to bottom:
+
+- ``config``: FAST/FULL mode, device, seeding, the data folder, ``setup()``.
+- ``data``: the embedded datasets (``data.load(name, split)``) and opt-in real ones.
+- ``viz``: image grids, 2D scatter and density plots, loss curves, embeddings.
+- ``train``: ``fit()``, the small training loop every notebook uses.
+- ``checks``: the checking helpers shared by visible tests, hidden tests and pytest.
+- ``metrics``: reference digits classifier, Frechet distance, mode coverage, probes.
+- ``similarity``: cosine-similarity matrices (reused by SimCLR and CLIP).
+- ``results``: ``record()``, the key results a notebook reports to ``course run``.
+"""
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("course-kit")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+from .config import Course, data_dir, fast_mode, get_device, pick, seed_everything, setup
+
+__all__ = ["Course", "data_dir", "fast_mode", "get_device", "pick", "seed_everything", "setup", "__version__"]

@@ -1,0 +1,192 @@
+"""Checking helpers shared by the notebooks' visible tests, hidden tests and pytest.
+
+One set of helpers serves all three, so a student sees the same message in the
+notebook that the autograder records:
+
+- ``check_close(actual, expected)``: same type of thing, shape, dtype, device, values.
+- ``check_function(fn, reference, make_inputs)``: compare a function with the
+  reference on seeded random inputs.
+- ``check_true(condition, message)``: an invariant (symmetry, a bound, a sign).
+
+They accept only real results: a torch tensor, a NumPy array or a Python number
+(or tuples and lists of them). Anything else -- a subclass with its own ``__eq__``,
+an object that claims to equal everything -- is refused with a message, so a check
+can only pass when the values really are right.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass; the message says what was expected and what came back."""
+
+
+_NUMBER_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def _is_number(x: Any) -> bool:
+    # Exact types only: a subclass of float could override __eq__ or __sub__.
+    return type(x) in (bool, int, float) or (isinstance(x, np.generic) and type(x).__module__ == "numpy"
+                                               and isinstance(x, _NUMBER_TYPES))
+
+
+def as_real(value: Any, name: str = "the result") -> torch.Tensor:
+    """``value`` as a detached CPU tensor, if it is a real tensor, array or number; else CheckFailed."""
+    if type(value) in (torch.Tensor, torch.nn.Parameter):
+        return value.detach().cpu()
+    if type(value) is np.ndarray and value.dtype.kind in "biuf":
+        return torch.from_numpy(value.copy())
+    if _is_number(value):
+        return torch.tensor(value)
+    if value is None:
+        raise CheckFailed(f"{name} is None: did the function forget to `return` its result?")
+    raise CheckFailed(f"{name} should be a torch.Tensor (or a number), but it is a "
+                      f"{type(value).__module__}.{type(value).__qualname__}.")
+
+
+def rel_error(actual: Any, expected: Any) -> float:
+    """The largest relative error, as in CS231n: max |a - e| / max(1e-8, |a| + |e|)."""
+    a, e = as_real(actual).double(), as_real(expected).double()
+    return float(((a - e).abs() / (a.abs() + e.abs()).clamp_min(1e-8)).max()) if a.numel() else 0.0
+
+
+def check_close(actual: Any, expected: Any, *, name: str = "the result", rtol: float = 1e-5,
+                atol: float = 1e-6, check_dtype: bool = True, check_device: bool = True) -> None:
+    """Raise CheckFailed unless ``actual`` matches ``expected`` in kind, shape, dtype, device and values.
+
+    Values match when ``|actual - expected| <= atol + rtol * |expected|`` elementwise
+    (NaN never matches). Tuples and lists are compared element by element.
+    """
+    if isinstance(expected, (tuple, list)):
+        if type(actual) not in (tuple, list) or len(actual) != len(expected):
+            raise CheckFailed(f"{name} should be a {type(expected).__name__} of {len(expected)} items, "
+                              f"but it is {_describe(actual)}.")
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            check_close(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol,
+                        check_dtype=check_dtype, check_device=check_device)
+        return
+    a, e = as_real(actual, name), as_real(expected, "the expected value")
+    if isinstance(expected, torch.Tensor) and not isinstance(actual, torch.Tensor):
+        raise CheckFailed(f"{name} should be a torch.Tensor, but it is {_describe(actual)}.")
+    if tuple(a.shape) != tuple(e.shape):
+        raise CheckFailed(f"{name} has shape {tuple(a.shape)}, expected {tuple(e.shape)}."
+                          + _shape_hint(tuple(a.shape), tuple(e.shape)))
+    if check_dtype and isinstance(expected, torch.Tensor) and actual.dtype != expected.dtype:
+        raise CheckFailed(f"{name} has dtype {actual.dtype}, expected {expected.dtype}.")
+    if check_device and isinstance(expected, torch.Tensor) and actual.device != expected.device:
+        raise CheckFailed(f"{name} is on device {actual.device}, expected {expected.device}: "
+                          "create new tensors on the input's device (e.g. `device=x.device`).")
+    if a.dtype == torch.bool or e.dtype == torch.bool:
+        wrong = a.bool() != e.bool()
+    else:
+        a64, e64 = a.double(), e.double()
+        wrong = ~((a64 - e64).abs() <= atol + rtol * e64.abs())
+        both_inf = torch.isinf(a64) & torch.isinf(e64) & (torch.sign(a64) == torch.sign(e64))
+        wrong &= ~both_inf
+    if bool(wrong.any()):
+        n_wrong, n = int(wrong.sum()), wrong.numel()
+        index = tuple(int(i) for i in torch.nonzero(wrong)[0]) if wrong.dim() else ()
+        where = f" at index {index}" if index else ""
+        raise CheckFailed(
+            f"{name} has wrong values in {n_wrong} of {n} entries. First{where}: expected "
+            f"{_fmt(e[index] if index else e)}, got {_fmt(a[index] if index else a)} "
+            f"(allowed error: {atol:g} + {rtol:g} x |expected|; largest relative error {rel_error(a, e):.2e}).")
+
+
+def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[torch.Generator], Sequence],
+                   *, name: str | None = None, trials: int = 3, seed: int = 0,
+                   device: torch.device | str | None = None, **tolerances: Any) -> None:
+    """Compare ``fn`` with ``reference`` on ``trials`` seeded random inputs.
+
+    ``make_inputs(generator)`` returns the positional arguments for one call. Each
+    function gets its own copy of the inputs, so one that changes its inputs in
+    place cannot affect the other; a function that does change them fails.
+    ``tolerances`` are passed on to ``check_close`` (rtol, atol, check_dtype, check_device).
+    """
+    name = name or getattr(fn, "__name__", "your function")
+    for trial in range(trials):
+        generator = torch.Generator().manual_seed(seed + trial)
+        args = tuple(_to(x, device) for x in make_inputs(generator))
+        expected = reference(*_clone(args))
+        given = _clone(args)
+        try:
+            actual = fn(*given)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # say which input broke it, then show the student's own traceback
+            raise CheckFailed(f"{name} raised {type(err).__name__} on random input {trial + 1} of {trials} "
+                              f"(shapes {_shapes(args)}): {err}") from err
+        check_close(actual, expected, name=f"{name}(...) on random input {trial + 1} of {trials} "
+                    f"(shapes {_shapes(args)})", **tolerances)
+        for i, (before, after) in enumerate(zip(args, given)):
+            if isinstance(before, torch.Tensor) and not torch.equal(before, after.detach()):
+                raise CheckFailed(f"{name} changed its argument {i + 1} in place; "
+                                  "compute a new tensor instead of modifying the input.")
+
+
+def check_true(condition: Any, message: str) -> None:
+    """Raise CheckFailed(message) unless ``condition`` is a real True (bool or one-element bool tensor)."""
+    if type(condition) in (torch.Tensor, torch.nn.Parameter) and condition.numel() == 1:
+        condition = bool(condition.item())
+    elif type(condition) is np.bool_:
+        condition = bool(condition)
+    if type(condition) is not bool:
+        raise CheckFailed(f"{message} (the condition was {_describe(condition)}, not True or False)")
+    if not condition:
+        raise CheckFailed(message)
+
+
+@contextlib.contextmanager
+def needs_exercises():
+    """Run a demo cell that uses exercises; if one is not solved yet, say so instead of failing.
+
+        with checks.needs_exercises():
+            plot(cosine_similarity_matrix(a, b))
+    """
+    try:
+        yield
+    except NotImplementedError:
+        print("\u23ed This cell uses an exercise you have not solved yet. "
+              "Solve the exercises above, then run this cell again.")
+
+
+def ok(message: str) -> None:
+    """Print a passed check, the same way in every notebook."""
+    print(f"\u2714 {message}")
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a tensor of shape {tuple(x.shape)}"
+    return f"a {type(x).__qualname__}"
+
+
+def _fmt(x: torch.Tensor) -> str:
+    v = x.item() if x.numel() == 1 else x
+    return f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else str(v)
+
+
+def _shape_hint(got: tuple, want: tuple) -> str:
+    if len(got) == len(want) == 2 and got == want[::-1]:
+        return " (It looks transposed.)"
+    if sum(got) and math.prod(got) == math.prod(want):
+        return " (Same number of entries: check a reshape, a transpose or the axis of a reduction.)"
+    return ""
+
+
+def _shapes(args: Sequence) -> str:
+    return ", ".join(str(tuple(a.shape)) if isinstance(a, torch.Tensor) else repr(a) for a in args)
+
+
+def _clone(args: Sequence) -> tuple:
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def _to(x: Any, device: torch.device | str | None) -> Any:
+    return x.to(device) if device is not None and isinstance(x, torch.Tensor) else x
