@@ -113,6 +113,8 @@ def test_captions_name_their_own_colour_and_shape(train):
     assert len(set(train.info["captions"])) > 100  # templates and attributes really vary
     row = {"shape": "star", "colour": "red", "size": "small", "position": "left", "background": "grey"}
     assert shapes.caption(row, 0) == shapes.TEMPLATES[0].format(**row)
+    assert shapes.caption(row, 3) == "a red star on the left."
+    assert shapes.caption(dict(row, position="middle"), 5) == "there is a red star in the middle of the image."
 
 
 def test_shape_stays_inside_the_image(sample):

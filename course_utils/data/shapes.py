@@ -42,10 +42,12 @@ TEMPLATES = (
     "a photo of a {colour} {shape}.",
     "a {size} {colour} {shape}.",
     "a {size} {colour} {shape} on a {background} background.",
-    "a {colour} {shape} on the {position}.",
+    "a {colour} {shape} {place}.",
     "a {size} {shape} that is {colour}.",
-    "there is a {colour} {shape} in the {position} of the image.",
+    "there is a {colour} {shape} {place} of the image.",
 )
+# How a caption says the position: "a red star on the left."
+PLACES = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
 
 COMBOS = ("seen", "held_out", "all")
 SPLITS = ("train", "test", "heldout")
@@ -144,7 +146,7 @@ def render(attrs: dict[str, np.ndarray], image_size: int = 32,
 
 def caption(attrs_row: dict[str, str], template: int) -> str:
     """Fill ``TEMPLATES[template]`` with one image's attribute names, e.g. {"shape": "star", ...}."""
-    return TEMPLATES[template].format(**attrs_row)
+    return TEMPLATES[template].format(**attrs_row, place=PLACES[attrs_row["position"]])
 
 
 def _pairs(combos: str) -> np.ndarray:
