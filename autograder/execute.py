@@ -44,7 +44,8 @@ def execute(path: Path, fast: bool, timeout: int = 900, allow_errors: bool = Fal
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no start-up chatter
     start = time.perf_counter()
     error = None
     try:

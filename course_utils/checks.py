@@ -86,9 +86,10 @@ def check_close(actual: Any, expected: Any, *, name: str = "the result", rtol: f
         wrong = a.bool() != e.bool()
     else:
         a64, e64 = a.double(), e.double()
-        wrong = ~((a64 - e64).abs() <= atol + rtol * e64.abs())
-        both_inf = torch.isinf(a64) & torch.isinf(e64) & (torch.sign(a64) == torch.sign(e64))
-        wrong &= ~both_inf
+        finite = torch.isfinite(e64)
+        close = (a64 - e64).abs() <= atol + rtol * e64.abs()  # NaN compares False: never close
+        # An infinite expected value must be matched exactly (inf <= inf would accept anything).
+        wrong = torch.where(finite, ~close, a64 != e64)
     if bool(wrong.any()):
         n_wrong, n = int(wrong.sum()), wrong.numel()
         index = tuple(int(i) for i in torch.nonzero(wrong)[0]) if wrong.dim() else ()
@@ -125,14 +126,15 @@ def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[tor
         check_close(actual, expected, name=f"{name}(...) on random input {trial + 1} of {trials} "
                     f"(shapes {_shapes(args)})", **tolerances)
         for i, (before, after) in enumerate(zip(args, given)):
-            if isinstance(before, torch.Tensor) and not torch.equal(before, after.detach()):
+            if isinstance(before, torch.Tensor) and not torch.equal(before.nan_to_num(), after.detach().nan_to_num()):
                 raise CheckFailed(f"{name} changed its argument {i + 1} in place; "
                                   "compute a new tensor instead of modifying the input.")
 
 
 def check_true(condition: Any, message: str) -> None:
-    """Raise CheckFailed(message) unless ``condition`` is a real True (bool or one-element bool tensor)."""
-    if type(condition) in (torch.Tensor, torch.nn.Parameter) and condition.numel() == 1:
+    """Raise CheckFailed(message) unless ``condition`` is a real True (a bool or a one-element bool tensor)."""
+    if type(condition) in (torch.Tensor, torch.nn.Parameter) and condition.numel() == 1 \
+            and condition.dtype == torch.bool:
         condition = bool(condition.item())
     elif type(condition) is np.bool_:
         condition = bool(condition)

@@ -99,7 +99,7 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) for (N, D) and (M, D) features."""
     a, b = features_a.double(), features_b.double()
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)  # (D, D)
+    cov_a, cov_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))  # (D, D), also for D = 1
     # Tr (S_a S_b)^(1/2) = sum of sqrt(eigenvalues of S_a^(1/2) S_b S_a^(1/2)), a symmetric matrix.
     vals, vecs = torch.linalg.eigh(cov_a)
     sqrt_a = vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T

@@ -20,12 +20,15 @@ def record(name: str, value: Any, unit: str = "") -> None:
     text = f"{value:.4g}" if isinstance(value, float) else str(value)
     text = f"{text} {unit}".strip()
     try:
+        from IPython import get_ipython
         from IPython.display import display
-
-        display({MIME: {"name": name, "value": value, "unit": unit}, "text/plain": f"Result: {name} = {text}"},
-                raw=True)
-    except ImportError:  # plain Python: just print it
+    except ImportError:  # pragma: no cover
+        get_ipython = lambda: None  # noqa: E731
+    if get_ipython() is None:  # plain Python (a script, pytest): just print it
         print(f"Result: {name} = {text}")
+        return
+    display({MIME: {"name": name, "value": value, "unit": unit}, "text/plain": f"Result: {name} = {text}"},
+            raw=True)
 
 
 def read(notebook) -> dict[str, str]:

@@ -34,6 +34,8 @@ class History:
 
     @property
     def loss(self) -> list[float]:
+        if not self.values:
+            raise ValueError("This History is empty: fit() has not recorded any step yet.")
         return self.values["loss"] if "loss" in self.values else next(iter(self.values.values()))
 
     def last(self, name: str = "loss", window: int = 50) -> float:
@@ -69,7 +71,8 @@ def to_device(batch: Batch, device: torch.device | str | None) -> Batch:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (tuple, list)):
-        return type(batch)(to_device(b, device) for b in batch)
+        items = [to_device(b, device) for b in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # namedtuples too
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch

@@ -148,7 +148,7 @@ def embedding_scatter(features: torch.Tensor, labels: torch.Tensor, method: str 
     else:
         raise ValueError(f"method must be 'pca' or 'tsne', not {method!r}")
     fig, ax = _new_axes(ax, (5, 4.5))
-    y = _numpy(labels)
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)  # keep ints
     for k in np.unique(y):
         name = class_names[k] if class_names is not None else str(k)
         ax.scatter(xy[y == k, 0], xy[y == k, 1], s=s, color=plt.cm.tab10(int(k) % 10), label=name, linewidths=0)

@@ -34,10 +34,12 @@ def explore(draw: Callable[..., Any], static_panels: int = 4, **choices: Sequenc
 
     controls = {}
     for name, values in choices.items():
-        numeric = all(isinstance(v, (int, float)) for v in values)
-        widget = w.SelectionSlider if numeric else w.Dropdown
-        controls[name] = widget(options=values, value=values[len(values) // 2], description=name,
-                                continuous_update=False, style={"description_width": "initial"})
+        common = dict(options=values, value=values[len(values) // 2], description=name,
+                      style={"description_width": "initial"})
+        if all(isinstance(v, (int, float)) for v in values):
+            controls[name] = w.SelectionSlider(continuous_update=False, **common)
+        else:
+            controls[name] = w.Dropdown(**common)
 
     def update(**values):
         plt.figure()

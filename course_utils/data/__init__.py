@@ -7,7 +7,7 @@ cifar10, stl10) are opt-in through torchvision and need a download first.
     >>> from course_utils import data
     >>> train = data.load("digits", "train")
     >>> train.x.shape, train.y.shape
-    (torch.Size([1437, 1, 8, 8]), torch.Size([1437]))
+    (torch.Size([1442, 1, 8, 8]), torch.Size([1442]))
 """
 from __future__ import annotations
 
