@@ -14,6 +14,17 @@ from typing import Callable, TypeVar
 
 F = TypeVar("F", bound=Callable)
 
+
+class ReferenceNotReleased(RuntimeError):
+    """Raised by a reference implementation whose exercise is not due yet.
+
+    In the students' copy of the kit (``course bundle``), a function marked with
+    ``@answers(...)`` keeps its signature and docstring until its assignment is
+    due, but its body only raises this error, which names the assignment. Use
+    your own solution from the notebook until then.
+    """
+
+
 #: (assignment, exercise) -> the reference function, filled in as modules are imported.
 REGISTRY: dict[tuple[str, str], Callable] = {}
 

@@ -1,0 +1,93 @@
+"""The grading kernel: an IPython kernel that runs a submission inside limits.
+
+    python -m autograder.kernel POLICY.json -f CONNECTION_FILE
+
+Before IPython starts, it reads its policy (written by the worker, outside the
+sandbox), sets resource limits (memory, CPU time, file size, no core dumps),
+replaces the environment by a plain one that says nothing about grading, moves
+into its sandbox folder and installs the guard (``autograder.guard``). Then it
+starts ipykernel as usual, with an ordinary-looking command line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "course-grader"
+# What the kernel keeps of the worker's environment; everything else (NBGRADER_*, COURSE_DATA, ...) goes.
+KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_PARENT_PID", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def write_kernelspec(folder: Path, policy_file: Path) -> Path:
+    """Write a kernelspec named KERNEL_NAME under ``folder`` (put ``folder`` on JUPYTER_PATH)."""
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "autograder.kernel", str(policy_file), "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    return spec
+
+
+def limit_resources(memory_mb: int, cpu_seconds: int) -> None:
+    memory = memory_mb * 2**20
+    # RLIMIT_DATA caps allocations (heap and anonymous maps) without counting the shared
+    # libraries torch maps, which a cap on the address space (RLIMIT_AS) would.
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200 * 2**20, 200 * 2**20))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def plain_environment(sandbox: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in KEEP if k in os.environ}
+    tmp = os.path.join(sandbox, ".tmp")
+    os.makedirs(tmp, exist_ok=True)
+    env.update(HOME=sandbox, TMPDIR=tmp, MPLCONFIGDIR=os.path.join(sandbox, ".matplotlib"),
+               PYTHONDONTWRITEBYTECODE="1", COURSE_FAST="1", COURSE_HEADLESS="1", TQDM_DISABLE="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    return env
+
+
+def main() -> None:
+    policy_file, connection_args = sys.argv[1], sys.argv[2:]
+    parent = os.getppid()
+    settings = json.loads(Path(policy_file).read_text())
+    limit_resources(settings.pop("memory_mb"), settings.pop("cpu_seconds"))
+    sandbox = settings["sandbox"]
+    os.environ.clear()
+    os.environ.update(plain_environment(sandbox))
+    os.chdir(sandbox)
+    import tempfile
+
+    tempfile.tempdir = None  # pick up the new TMPDIR
+
+    # Import what the guard watches before it watches: the imports read files outside the sandbox.
+    import ipykernel
+    import ipykernel.kernelapp
+    import matplotlib_inline.backend_inline  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+
+    import course_utils.checks  # noqa: F401
+    from autograder.guard import Policy, install
+
+    connection_file = connection_args[connection_args.index("-f") + 1]
+    policy = Policy(sandbox=sandbox, assignment=settings["assignment"],
+                    instructor_cells=set(settings["instructor_cells"]),
+                    readable=[connection_file, *settings.get("readable", [])],
+                    max_output=settings.get("max_output", 200_000))
+    guard = install(policy)
+    launcher = os.path.join(os.path.dirname(os.path.dirname(ipykernel.__file__)), "ipykernel_launcher.py")
+    sys.argv = [launcher, *connection_args]  # looks like any kernel
+    app = ipykernel.kernelapp.IPKernelApp.instance()
+    app.initialize(connection_args + ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR",
+                                      f"--IPKernelApp.parent_handle={parent}"])  # exit if the worker dies
+    guard.limit_output()  # ipykernel has replaced sys.stdout and sys.stderr by now
+    app.start()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Sample submissions made from an assignment's own notebooks: for demos, tests and benchmarks.
+
+- ``solved``: the release with every exercise answered by the source's solution;
+- ``unsolved``: the release as students get it;
+- ``partly_wrong``: solved, but with the instructor's sample wrong answers: inside a
+  solution region, a line ``# sample wrong answer: CODE`` replaces the line above it.
+  Without such lines, the last exercise keeps its stub instead.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+_WRONG = re.compile(r"^([ \t]*)# sample wrong answer: (.*)$")
+
+
+def _answer(source: str, wrong: bool) -> str:
+    lines = []
+    for line in _MARKERS.sub("", source).splitlines():
+        match = _WRONG.match(line)
+        if match and wrong and lines:
+            lines[-1] = match.group(1) + match.group(2)
+        elif not match:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def _solutions(source: nbformat.NotebookNode, wrong: bool = False) -> dict[str, str]:
+    return {c.metadata.nbgrader["grade_id"]: _answer(c.source, wrong) for c in source.cells
+            if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+
+
+def solved(source_path: Path, release_path: Path, keep_stub: set[str] = frozenset(),
+           wrong: bool = False) -> nbformat.NotebookNode:
+    """The release with the source's answers filled in (except the grade ids in ``keep_stub``)."""
+    answers = _solutions(nbformat.read(source_path, as_version=4), wrong)
+    nb = nbformat.read(release_path, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in answers and grade_id not in keep_stub:
+            cell.source = answers[grade_id].strip("\n")
+    return nb
+
+
+def partly_wrong(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
+    """Solved with the sample wrong answers; without any, solved except the last code exercise."""
+    source = nbformat.read(source_path, as_version=4)
+    if any(_WRONG.match(line) for c in source.cells for line in c.source.splitlines()):
+        return solved(source_path, release_path, wrong=True)
+    code_exercises = [c.metadata.nbgrader["grade_id"] for c in source.cells
+                      if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    return solved(source_path, release_path, keep_stub={code_exercises[-1]})
+
+
+def write_samples(root: Path, assignment: str, out: Path) -> dict[str, Path]:
+    """Write the three samples in nbgrader's layout under ``out``; returns student id -> notebook path."""
+    source = root / "solutions" / assignment / f"{assignment}.ipynb"
+    release = root / "notebooks" / assignment / f"{assignment}.ipynb"
+    samples = {"sample-solved": solved(source, release), "sample-unsolved": nbformat.read(release, as_version=4),
+               "sample-partly-wrong": partly_wrong(source, release)}
+    paths = {}
+    for student, nb in samples.items():
+        path = out / student / assignment / f"{assignment}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        paths[student] = path
+    return paths
