@@ -143,34 +143,86 @@ def grade(root: Path, assignment: str, submissions: Path, workspace: Path, jobs:
                  "release_notebook": str(ws.path / "release" / assignment / f"{notebook}.ipynb")}
     log(f"{len(intake.submissions)} submissions, {len(todo)} to grade ({len(outcomes)} already graded), "
         f"{jobs} at a time")
-    running: dict[subprocess.Popen, tuple[Submission, Path, float]] = {}
+    workers = [Worker() for _ in range(min(jobs, len(todo)))]
     queue = list(todo)
     try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                submission = queue.pop(0)
-                running.update(_start(submission, task_base))
+        while queue or any(w.task for w in workers):
+            for worker in workers:
+                if worker.task is None and queue:
+                    worker.start(queue.pop(0), task_base)
             time.sleep(0.05)
-            for process, (submission, folder, started) in list(running.items()):
-                overdue = time.monotonic() - started > timeout + 120  # the worker's own deadline failed
-                if process.poll() is None and not overdue:
+            for worker in workers:
+                finished = worker.finished(deadline=timeout + 120)  # past its own deadline: kill it
+                if finished is None:
                     continue
-                if overdue:
-                    _kill(process)
-                del running[process]
-                result = _result(folder, submission, assignment, overdue)
-                shutil.rmtree(folder, ignore_errors=True)
+                submission, result = finished
                 outcome = ws.record(result, submission, notebook, source_hash)
                 outcomes.append(outcome)
                 log(f"  {outcome.student}: {outcome.status}, {outcome.score:g}/{outcome.max_score:g}"
                     + (f" (review: {'; '.join(outcome.flags)[:200]})" if outcome.flags else ""))
     except KeyboardInterrupt:
-        for process, (_, folder, _) in running.items():
-            _kill(process)
-            shutil.rmtree(folder, ignore_errors=True)
         log("Interrupted: finished submissions are saved; run the same command again to grade the rest.")
         raise
+    finally:
+        for worker in workers:
+            worker.stop()
+            worker.log.unlink(missing_ok=True)
     return intake, sorted(outcomes, key=lambda o: o.student)
+
+
+class Worker:
+    """A worker process (``autograder.worker``) that grades one submission at a time."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.task: tuple[Submission, Path, float, str] | None = None  # submission, folder, start, assignment
+        self.log = Path(tempfile.mkstemp(prefix="course-worker-", suffix=".log")[1])
+
+    def start(self, submission: Submission, task_base: dict) -> None:
+        if self.process is None or self.process.poll() is not None:
+            with open(self.log, "ab") as log:  # its own session: killing it kills its kernel too
+                self.process = subprocess.Popen([sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE,
+                                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                                env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        folder = Path(tempfile.mkdtemp(prefix="course-task-"))
+        (folder / "submission.ipynb").write_bytes(submission.content)
+        task = dict(task_base, student=submission.student, sha256=submission.sha256,
+                    submission=str(folder / "submission.ipynb"))
+        (folder / "task.json").write_text(json.dumps(task))
+        self.process.stdin.write(f"{folder / 'task.json'}\n".encode())
+        self.process.stdin.flush()
+        self.task = (submission, folder, time.monotonic(), task_base["assignment"])
+
+    def finished(self, deadline: float) -> tuple[Submission, dict] | None:
+        """The submission and its result once the worker is done with it (or died, or ran out of time)."""
+        if self.task is None:
+            return None
+        submission, folder, started, assignment = self.task
+        result_file = folder / "result.json"
+        if result_file.exists():
+            result = json.loads(result_file.read_text())
+        elif self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace").strip()[-200:]
+            result = _failed(submission, assignment, f"crashed: the worker died ({tail})")
+        elif time.monotonic() - started > deadline:
+            self.stop()
+            result = _failed(submission, assignment, "timed out: the worker was stopped")
+        else:
+            return None
+        shutil.rmtree(folder, ignore_errors=True)
+        self.task = None
+        return submission, result
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)  # the worker and its kernel
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+        if self.task is not None:
+            shutil.rmtree(self.task[1], ignore_errors=True)
+        self.process = None
 
 
 def _generate(course_root: Path, assignment: str, db_url: str) -> None:
@@ -189,33 +241,7 @@ def _generate(course_root: Path, assignment: str, db_url: str) -> None:
     converter.start()
 
 
-def _start(submission: Submission, task_base: dict) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="course-task-"))
-    (folder / "submission.ipynb").write_bytes(submission.content)
-    task = dict(task_base, student=submission.student, sha256=submission.sha256,
-                submission=str(folder / "submission.ipynb"))
-    (folder / "task.json").write_text(json.dumps(task))
-    with open(folder / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "autograder.worker", str(folder / "task.json")],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env=dict(os.environ, PYTHONWARNINGS="ignore"))
-    return {process: (submission, folder, time.monotonic())}
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the worker and its kernel
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
-def _result(folder: Path, submission: Submission, assignment: str, killed: bool) -> dict:
-    result_file = folder / "result.json"
-    if result_file.exists() and not killed:
-        return json.loads(result_file.read_text())
-    log = (folder / "worker.log").read_text(errors="replace")[-500:] if (folder / "worker.log").exists() else ""
-    why = "timed out: the worker was stopped" if killed else f"crashed: the worker died ({log.strip()[-200:]})"
+def _failed(submission: Submission, assignment: str, why: str) -> dict:
     return {"student": submission.student, "assignment": assignment, "sha256": submission.sha256,
             "status": why.split(":")[0], "flags": [why], "scores": {}, "autograded": None}
 

@@ -1,7 +1,11 @@
-"""Grade one submission, in its own process: ``python -m autograder.worker TASK.json``.
+"""Grade submissions in a worker process: ``python -m autograder.worker``.
 
 The parent (``autograder.grade``) writes TASK.json and the submitted file into a
-scratch folder and starts one worker per submission. The worker:
+scratch folder and sends the path of TASK.json on the worker's standard input,
+one line per submission; the worker writes RESULT.json beside it (atomically)
+and waits for the next. A worker serves many submissions in a row, so its
+imports are paid once; each submission still gets a fresh kernel process, and
+the parent replaces a worker that crashed or ran out of time. For each one:
 
 1. reads the notebook and labels it ``malformed`` if it is not a valid notebook of
    format 4 (nothing runs then);
@@ -226,8 +230,7 @@ def _guard_notes(nb: nbformat.NotebookNode) -> list[str]:
     return sorted(set(notes), key=notes.index)
 
 
-def main() -> None:
-    task_file = Path(sys.argv[1])
+def serve_one(task_file: Path) -> None:
     task = json.loads(task_file.read_text())
     try:
         result = grade(task)
@@ -240,6 +243,15 @@ def main() -> None:
     tmp = task_file.with_name("result.json.tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(task_file.with_name("result.json"))  # the parent sees a whole result or none
+
+
+def main() -> None:
+    if len(sys.argv) > 1:  # one task given on the command line
+        serve_one(Path(sys.argv[1]))
+        return
+    for line in sys.stdin:  # one task file per line, until the parent closes the pipe
+        if line.strip():
+            serve_one(Path(line.strip()))
 
 
 if __name__ == "__main__":
