@@ -92,7 +92,7 @@ def cmd_release(args: argparse.Namespace) -> int:
                 return 1
             print("notebooks/ matches a fresh release of solutions/.")
             return 0
-        for folder in release(ROOT, args.assignments):
+        for folder in release(ROOT, args.assignments, verify=not args.no_verify):
             print(f"released {folder.relative_to(ROOT)}")
         return 0
     except ReleaseError as err:
@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     rel = sub.add_parser("release", help="generate notebooks/ from solutions/ with nbgrader")
     rel.add_argument("assignments", nargs="*", help="assignments to release, by name or number (default: all)")
     rel.add_argument("--check", action="store_true", help="fail, naming the files, if notebooks/ is out of date")
+    rel.add_argument("--no-verify", action="store_true",
+                     help="skip running the source (must pass) and the unsolved notebook (must fail)")
     rel.set_defaults(func=cmd_release)
 
     args = parser.parse_args(argv)

@@ -7,6 +7,11 @@ converting, the setup cell of every source notebook is stamped from the one
 template in ``config``; after, the release is verified: no marker and no line of
 any solution or hidden-test region may reach it.
 
+Then (unless ``verify=False``) both versions are executed in FAST mode: the source
+must pass all its tests, and the unsolved notebook *with its hidden tests* (what
+the grader runs on an empty submission) must fail in every graded code cell, so
+no test passes on a stub.
+
 ``check=True`` releases into a temporary folder and reports every file of
 ``notebooks/`` that differs from it, so the release can never drift from its source.
 """
@@ -108,7 +113,7 @@ def leaks(source_nb: Path, release_nb: Path) -> list[str]:
     return found
 
 
-def release(root: Path, names: list[str] | None = None) -> list[Path]:
+def release(root: Path, names: list[str] | None = None, verify: bool = True) -> list[Path]:
     """Release the named assignments (all by default) into ``notebooks/`` and verify them."""
     released = []
     for name in _select(root, names):
@@ -118,8 +123,34 @@ def release(root: Path, names: list[str] | None = None) -> list[Path]:
         problems = leaks(source_nb, folder / f"{name}.ipynb")
         if problems:
             raise ReleaseError(f"The release of {name} leaks its solutions: " + "; ".join(problems[:5]))
+        if verify:
+            verify_tests(root, name)
         released.append(folder)
     return released
+
+
+def verify_tests(root: Path, name: str) -> None:
+    """The source passes every test; with its solutions stubbed, every graded code cell fails."""
+    from nbgrader.preprocessors import ClearSolutions
+
+    from .execute import errors, execute
+
+    source_nb = root / SOURCE / name / f"{name}.ipynb"
+    run = execute(source_nb, fast=True, timeout=600)
+    if run.error:
+        raise ReleaseError(f"The solution of {name} fails its own tests in FAST mode: {run.error}")
+    unsolved = ClearSolutions(config=nbgrader_config(root)).preprocess(nbformat.read(source_nb, as_version=4), {})[0]
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / name
+        shutil.copytree(source_nb.parent, copy)
+        nbformat.write(unsolved, copy / f"{name}.ipynb")
+        failed = {index for index, _, _ in errors(execute(copy / f"{name}.ipynb", fast=True, timeout=600,
+                                                          allow_errors=True).notebook)}
+    passing = [c.metadata.nbgrader["grade_id"] for i, c in enumerate(unsolved.cells) if c.cell_type == "code"
+               and c.metadata.get("nbgrader", {}).get("grade") and i not in failed]
+    if passing:
+        raise ReleaseError(f"In {name}, these graded cells pass on an unsolved notebook (hidden tests included), "
+                           f"so they would give points for nothing: {', '.join(passing)}")
 
 
 def check(root: Path, names: list[str] | None = None) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 
 from autograder import cli
 from autograder.config import SETUP_TAG, setup_cell_source
-from autograder.release import assignments, check, leaks, release
+from autograder.release import ReleaseError, assignments, check, leaks, release
 from conftest import ROOT
 
 
@@ -53,7 +53,7 @@ def test_check_names_a_setup_cell_that_drifted_from_the_template(course_copy):
 
 
 def test_release_stubs_solutions_removes_hidden_tests_and_stamps_the_setup_cell(course_copy):
-    (folder,) = release(course_copy, ["00_welcome"])
+    (folder,) = release(course_copy, ["00_welcome"], verify=False)
     source = nbformat.read(course_copy / "solutions" / "00_welcome" / "00_welcome.ipynb", as_version=4)
     student = nbformat.read(folder / "00_welcome.ipynb", as_version=4)
     text = "\n".join(c.source for c in student.cells)
@@ -68,7 +68,7 @@ def test_release_stubs_solutions_removes_hidden_tests_and_stamps_the_setup_cell(
 
 def test_leaks_finds_a_solution_line_left_in_the_release(course_copy):
     source = course_copy / "solutions" / "00_welcome" / "00_welcome.ipynb"
-    (folder,) = release(course_copy, ["00_welcome"])
+    (folder,) = release(course_copy, ["00_welcome"], verify=False)
     student_path = folder / "00_welcome.ipynb"
     assert leaks(source, student_path) == []
     student = nbformat.read(student_path, as_version=4)
@@ -81,3 +81,14 @@ def test_cli_names_the_known_assignments_when_one_is_unknown(capsys):
     assert cli.main(["release", "99_nothing"]) == 2
     err = capsys.readouterr().err
     assert "99_nothing" in err and "00_welcome" in err
+
+
+def test_release_verifies_that_tests_pass_on_the_solution_and_fail_on_a_stub(course_copy):
+    path = course_copy / "solutions" / "00_welcome" / "00_welcome.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    release(course_copy, ["00_welcome"])  # the real source: passes, and fails everywhere when unsolved
+    hidden = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_cosine_hidden")
+    hidden.source = "# Hidden tests run here when your notebook is graded.\n### BEGIN HIDDEN TESTS\nassert True\n### END HIDDEN TESTS"
+    nbformat.write(nb, path)
+    with pytest.raises(ReleaseError, match="check_cosine_hidden"):
+        release(course_copy, ["00_welcome"])
