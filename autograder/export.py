@@ -8,8 +8,12 @@ nbgrader's gradebook, so manual grades entered in formgrader are included.
 Feedback is one HTML page per student, made from the autograded notebook after
 hidden tests are taken out: a test cell shows only its visible part, and a
 failed test shows which check failed (the error's name and message), never the
-code of the test or a traceback through it. Nothing in either file depends on
-when it was made, so exporting the same grading twice gives identical files.
+code of the test or a traceback through it. A line of a hidden test that turns up in
+an output all the same (printed by the student's own code, which runs in the same
+kernel as the tests, or in a traceback) is replaced by ``[hidden test]``, and an
+error whose traceback showed one keeps only its name and message. Nothing in either
+file depends on when it was made, so exporting the same grading twice gives
+identical files.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import nbformat
 from .grade import Workspace
 
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+REDACTED = "[hidden test]"
 
 
 def latest(ws: Workspace, assignment: str) -> dict[str, dict]:
@@ -65,8 +71,29 @@ def export(workspace: Path, assignment: str, out: Path | None = None) -> tuple[P
     return table, pages
 
 
-def without_hidden_tests(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of an autograded notebook that shows no hidden test, not even through a traceback."""
+def hidden_lines(source: nbformat.NotebookNode) -> list[str]:
+    """The lines of the source's hidden tests (markers included) long enough to be told from ordinary code,
+    longest first."""
+    lines = {line.strip() for cell in source.cells if cell.cell_type == "code"
+             for region in _HIDDEN.findall(cell.source) for line in region.splitlines()}
+    return sorted((line for line in lines if len(line) >= 12), key=lambda line: (-len(line), line))
+
+
+def _scrub(text: str, hidden: list[str]) -> str:
+    """``text`` with every hidden line replaced by REDACTED (and its colours dropped if it had one)."""
+    plain = _ANSI.sub("", text)
+    if not any(line in plain for line in hidden):
+        return text
+    for line in hidden:
+        plain = plain.replace(line, REDACTED)
+    return plain
+
+
+def without_hidden_tests(nb: nbformat.NotebookNode, release: nbformat.NotebookNode,
+                         hidden: list[str] = ()) -> nbformat.NotebookNode:
+    """A copy of an autograded notebook that shows no hidden test, not even through a traceback.
+
+    ``hidden`` (see ``hidden_lines``) are scrubbed from the outputs of every cell."""
     visible = {c.metadata.nbgrader["grade_id"]: c.source for c in release.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
     nb = nbformat.reads(nbformat.writes(nb), as_version=4)  # a copy
@@ -74,6 +101,7 @@ def without_hidden_tests(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
         meta = cell.get("metadata", {}).get("nbgrader", {})
         for output in cell.get("outputs", []):  # live widgets get random element ids; keep their text
             output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+            _scrub_output(output, hidden)
         if not meta.get("grade") or cell.cell_type != "code":
             continue
         cell.source = visible.get(meta.get("grade_id"), _HIDDEN.sub("", cell.source))
@@ -84,12 +112,25 @@ def without_hidden_tests(nb: nbformat.NotebookNode, release: nbformat.NotebookNo
     return nb
 
 
+def _scrub_output(output: nbformat.NotebookNode, hidden: list[str]) -> None:
+    if output.get("output_type") == "stream":
+        output["text"] = _scrub(output.get("text", ""), hidden)
+    for kind, value in output.get("data", {}).items():
+        if isinstance(value, str) and kind.startswith("text/"):
+            output["data"][kind] = _scrub(value, hidden)
+    if output.get("output_type") == "error":
+        output["evalue"] = _scrub(output.get("evalue", ""), hidden)
+        if any(_scrub(line, hidden) != line for line in output.get("traceback", [])):
+            output["traceback"] = [f"{output.get('ename', 'Error')}: {output['evalue']}"]
+
+
 def _feedback(autograded: Path, ws: Workspace, assignment: str, student: str, scores: dict, submission,
               out: Path) -> Path:
     from nbconvert import HTMLExporter
 
     release = nbformat.read(ws.path / "release" / assignment / f"{assignment}.ipynb", as_version=4)
-    nb = without_hidden_tests(nbformat.read(autograded, as_version=4), release)
+    source = nbformat.read(ws.path / "source" / assignment / f"{assignment}.ipynb", as_version=4)
+    nb = without_hidden_tests(nbformat.read(autograded, as_version=4), release, hidden_lines(source))
     lines = [f"# Feedback: {assignment}, {student}", "",
              f"**Score: {submission.score:g} / {submission.max_score:g}**", "", "| graded cell | points |", "|---|---|"]
     lines += [f"| {name} | {points:g} |" for name, points in scores.items()]

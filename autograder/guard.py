@@ -5,34 +5,48 @@ snapshot of what the tests rely on. While a submission runs it:
 
 - lets the kernel read only its own sandbox folder, Python's installation and the
   course package (not the workspace, solutions, hidden tests or other submissions),
-  and write only inside its sandbox;
+  and write only inside its sandbox (SQLite databases included);
 - refuses subprocesses, signals to other processes, network connections, tracing
   hooks, further audit hooks and patching the code of protected functions;
-- before every cell, and whenever a checking helper runs, verifies that the
-  checking helpers, torch, NumPy, builtins and IPython's cell machinery are the
-  ones it snapshotted. Once they are not, every later cell fails, so no later
-  test can pass: the submission keeps the points earned before and is flagged;
+- before and after every cell, and before and after every checking helper, verifies
+  that the checking helpers, torch, NumPy, builtins, IPython's cell machinery and
+  the kernel's messaging (the kernel, its session, output streams and their hooks)
+  are the ones it snapshotted. Once they are not, it puts the snapshotted ones back
+  (so its note and the failures reach the grader) and every later cell fails, so no
+  later test can pass: the submission keeps the points earned before and is flagged;
 - refuses calls to the current assignment's reference answers from student code;
 - caps what a cell may print.
 
 Every refusal prints a line starting with ``[grader]`` into the cell's output
 (through the original stream, so the student cannot hide it); the worker reads
 those lines to flag the submission for manual review.
+
+The guard is a tripwire, not a wall: code in the kernel can reach the guard itself.
+What must hold whatever the kernel does (no access to other files, processes or the
+network) is enforced by the operating system (``autograder.kernel``).
 """
 from __future__ import annotations
 
 import builtins
 import hashlib
+import importlib
 import os
+import pathlib
 import re
 import sys
 import threading
 import types
 from dataclasses import dataclass, field
 
+# The guard's own references to the builtins it uses: a submission that replaces them cannot blind it.
+from builtins import (all, callable, dict, enumerate, getattr, hasattr, isinstance, iter, len, list, next,
+                      open, set, sorted, str, tuple, type, vars, zip)
+
 MARK = "[grader]"
 # /proc files that say nothing about who runs the kernel (psutil and torch read them); not cmdline or environ.
 _PROC_OK = re.compile(r"/proc/((self|\d+)/(stat|status|statm|task/\d+/stat)|stat|cpuinfo|meminfo|loadavg|uptime)$")
+# Modules whose functions' code may not be replaced.
+_PROTECTED = ("course_utils", "torch", "numpy", "autograder", "IPython", "ipykernel", "jupyter_client")
 
 
 class TamperingDetected(RuntimeError):
@@ -77,12 +91,16 @@ class Guard:
         self.tainted: str | None = None
         self.busy = threading.local()  # no audit checks inside the guard's own work
         self.snapshot: dict[str, tuple] = {}
+        self.references: dict[str, tuple] = {}  # "module.name" -> (module, the refusing wrapper)
 
     # --- what may be touched -------------------------------------------------------------
     def _inside(self, path, roots) -> bool:
-        if isinstance(path, int):  # an open file descriptor
+        if type(path) is int:  # an open file descriptor
             return True
-        path = os.path.realpath(os.fsdecode(path))
+        path = _path_text(path)
+        if path is None:  # a path object that is not a plain one: it could give another path to the opener
+            return False
+        path = os.path.realpath(path)
         if roots is self.read_roots and _PROC_OK.match(path):
             return True
         return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
@@ -113,27 +131,38 @@ class Guard:
             path, mode, flags = args
             writes = (mode and any(c in mode for c in "wax+")) or (flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
             if path is not None and not self._inside(path, self.write_roots if writes else self.read_roots):
-                self.refuse(f"{'writing' if writes else 'reading'} {path}")
+                self.refuse(f"{'writing' if writes else 'reading'} {_path_text(path) or 'an unusual path object'}")
+        elif event == "sqlite3.connect":  # SQLite opens its files itself, without an "open" event
+            database = _path_text(args[0])
+            if database is None:
+                self.refuse("opening a database at an unusual path object")
+            path = re.sub(r"^file:(//)?|\?.*$", "", database) if database.startswith("file:") else database
+            if path not in ("", ":memory:") and not self._inside(path, self.write_roots):
+                self.refuse(f"opening the database {database}")
         elif event in ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link", "os.chmod",
                        "os.chown", "os.truncate", "shutil.rmtree", "shutil.move", "os.utime"):
             for path in args[:2]:
                 if isinstance(path, (str, bytes, os.PathLike)) and not self._inside(path, self.write_roots):
-                    self.refuse(f"{event} on {path}")
+                    self.refuse(f"{event} on {_path_text(path) or 'an unusual path object'}")
         elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork",
                        "os.forkpty", "pty.spawn", "socket.connect", "socket.sendto", "sys.settrace",
-                       "sys.setprofile", "sys.addaudithook", "ctypes.cdata", "ctypes.dlopen"):
+                       "sys.setprofile", "sys.addaudithook", "ctypes.cdata", "ctypes.dlopen",
+                       "sqlite3.enable_load_extension", "sqlite3.load_extension"):
             self.refuse(event)
         elif event in ("os.kill", "os.killpg", "signal.pthread_kill") and args and args[0] != os.getpid():
             self.refuse(f"{event} (another process)")
         elif event == "object.__setattr__" and args[1] in ("__code__", "__defaults__", "__kwdefaults__"):
-            if getattr(args[0], "__module__", "").split(".")[0] in ("course_utils", "torch", "numpy"):
+            if (getattr(args[0], "__module__", "") or "").split(".")[0] in _PROTECTED:
                 self.refuse(f"changing {args[0].__qualname__}.{args[1]}")
-        elif event == "compile" and isinstance(args[0], (str, bytes)) and isinstance(args[1], str):
+        elif event == "compile" and type(args[0]) in (str, bytes) and type(args[1]) is str:
             source = args[0].decode() if isinstance(args[0], bytes) else args[0]
             if f"ipykernel_{os.getpid()}" in args[1]:
                 self.cell_files.add(args[1])
                 if source_hash(source) in self.policy.instructor_cells:
                     self.instructor_files.add(args[1])
+                # Also here, not only when the cell's code runs: a cell an input transformer
+                # emptied compiles but runs no code.
+                self._before_cell(args[1])
         elif event == "exec" and hasattr(args[0], "co_filename") and args[0].co_filename in self.cell_files:
             self._before_cell(args[0].co_filename)
 
@@ -144,69 +173,205 @@ class Guard:
             self.take_snapshot()  # the first cell is the instructor's setup cell: nothing is tampered yet
         self.verify()
 
+    def _after_cell(self, result=None) -> None:
+        """An IPython post_run_cell callback: a cell that tampered is flagged in its own output."""
+        if getattr(self.busy, "on", False) or not self.snapshot:
+            return
+        self.busy.on = True
+        try:
+            with self.traps[0], self.traps[1]:  # what IPython changes while a cell runs, as during the cell
+                self.verify()
+        except TamperingDetected:
+            pass  # noted; the later cells fail
+        finally:
+            self.busy.on = False
+
     # --- integrity ------------------------------------------------------------------------
-    def _watched(self) -> dict[str, dict]:
+    def _objects(self) -> dict[str, object]:
+        """The objects a cell's result travels through, found once, when the first cell starts."""
+        shell = _shell()
+        objects = {"shell": shell}
+        if shell is None:
+            return objects
+        kernel = getattr(shell, "kernel", None)
+        objects.update(kernel=kernel, session=getattr(kernel, "session", None), displayhook=shell.displayhook,
+                       display_pub=shell.display_pub, compiler=shell.compile,
+                       input_transformer_manager=shell.input_transformer_manager,
+                       iopub_thread=getattr(kernel, "iopub_thread", None),
+                       iopub_socket=getattr(kernel, "iopub_socket", None),
+                       shell_stream=getattr(kernel, "shell_stream", None),
+                       iopub_zmq_socket=getattr(getattr(kernel, "iopub_thread", None), "socket", None),
+                       **{f"{name} stream": stream for name, stream in self.streams.items()})
+        for label, obj in objects.items():  # traits and output hooks get their value on first use: now
+            for name in ("_hooks", *self._LINKS.get(label, ())):
+                getattr(obj, name, None)
+        return {k: v for k, v in objects.items() if v is not None}
+
+    # Attributes that link the objects above; a submission that swaps one swaps what the grader sees.
+    _LINKS = {"shell": ("kernel", "displayhook", "display_pub", "compile", "input_transformer_manager",
+                        "input_transformers_post", "ast_transformers", "events"),
+              "kernel": ("session", "shell", "iopub_socket", "iopub_thread", "shell_handlers"),
+              "session": ("pack", "unpack", "auth", "key"),
+              "displayhook": ("session", "pub_socket", "_thread_local"),
+              "display_pub": ("session", "pub_socket", "_thread_local"),
+              "input_transformer_manager": ("cleanup_transforms", "line_transforms", "token_transformers"),
+              "iopub_socket": ("io_thread",),
+              "iopub_thread": ("socket",),
+              "shell_stream": ("socket",),
+              "stdout stream": ("session", "pub_thread", "_local"),
+              "stderr stream": ("session", "pub_thread", "_local")}
+
+    def _watched(self) -> dict[str, tuple[object, dict]]:
+        """Every watched group as (its namespace, {name: value}).
+
+        A namespace is a class, a dict (of a module, of an object or a mapping) or a list;
+        ``_restore`` writes the snapshot's values back into it. Values are read from the
+        namespaces themselves, so (IPython's event list aside) no property of theirs runs.
+        """
         import numpy
         import torch
         from course_utils import checks
 
-        shell = _shell()
-        watched = {"checks": vars(checks), "torch": vars(torch), "torch.Tensor": vars(torch.Tensor),
-                   "torch.testing": vars(torch.testing), "numpy": vars(numpy), "numpy.testing": vars(numpy.testing),
-                   "builtins": {k: v for k, v in vars(builtins).items() if not k.startswith("_")},
-                   "sys": {k: getattr(sys, k) for k in ("displayhook", "excepthook", "stdout", "stderr")},
-                   "sys.modules": {k: sys.modules.get(k) for k in ("torch", "numpy", "builtins", "course_utils.checks")}}
-        if shell is not None:
-            watched["shell"] = {k: getattr(shell, k, None) for k in (
-                "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell", "compile",
-                "displayhook", "display_pub", "showtraceback", "_showtraceback")}
-            hooks = {name: list(getattr(shell, name, ())) for name in
-                     ("input_transformers_cleanup", "input_transformers_post", "ast_transformers")}
-            watched["shell hooks"] = {f"{name}[{i}]": item for name, items in hooks.items()
-                                      for i, item in enumerate(items)}
-            watched["shell hooks"].update({f"len({name})": len(items) for name, items in hooks.items()})
-            # Libraries add event callbacks as they are used (matplotlib's inline backend, widgets):
-            # those are fine; a callback from anywhere else is checked like everything else.
-            watched["shell events"] = {f"{k}[{i}]": f for k, v in shell.events.callbacks.items()
-                                       for i, f in enumerate(v) if not _from_library(f)}
-            for klass in type(shell).__mro__[:-1]:
-                watched[f"class {klass.__qualname__}"] = vars(klass)
-        for name, stream in self.streams.items():
-            watched[f"{name} stream"] = {"class": type(stream), "write": vars(stream).get("write"),
-                                         **vars(type(stream))}
-        return watched
+        groups: dict[str, tuple[object, dict]] = {}
+
+        def module(name, mod, keep=lambda k: True):
+            groups[name] = (vars(mod), {k: v for k, v in vars(mod).items() if keep(k)})
+
+        def classes(klass):
+            for c in type.mro(klass)[:-1]:
+                groups.setdefault(f"class {c.__module__}.{c.__qualname__}", (c, dict(vars(c))))
+
+        module("checks", checks)
+        module("torch", torch)
+        module("torch.testing", torch.testing)
+        module("numpy", numpy)
+        module("numpy.testing", numpy.testing)
+        module("builtins", builtins, lambda k: not k.startswith("_") or k in ("__import__", "__build_class__"))
+        module("sys", sys, lambda k: k in ("displayhook", "stdout", "stderr"))  # not excepthook: run_code swaps it
+        classes(torch.Tensor)
+        groups["sys.modules"] = (sys.modules, {k: sys.modules.get(k) for k in (
+            "torch", "numpy", "builtins", "course_utils.checks", *{m for m, _ in self.references.values()})})
+        for name, (mod, _) in self.references.items():
+            module(f"reference {name}", sys.modules[mod], lambda k, n=name: k == n.rsplit(".", 1)[1])
+        groups["references"] = (self.registry, {k: v for k, v in self.registry.items()
+                                                if k[0] == self.policy.assignment})
+        for label, obj in self.objects.items():
+            classes(type(obj))
+            own = getattr(obj, "__dict__", None)
+            if own is None:
+                continue
+            traits = own.get("_trait_values", {})
+            # An instance attribute that hides a method of its class replaces that method
+            # (but IPython wraps the streams' write while each cell runs, and the guard caps it).
+            groups[f"{label} methods"] = (own, {k: v for k, v in own.items() if callable(_static(type(obj), k))
+                                                and not (k == "write" and label.endswith("stream"))})
+            for name in self._LINKS.get(label, ()):
+                where = own if name in own else traits
+                groups[f"{label}.{name}"] = (where, {name: where.get(name)})
+                value = where.get(name)
+                if type(value) is list:  # input transformers and the like
+                    groups[f"{label}.{name}[]"] = (value, dict(enumerate(value)))
+                elif type(value) is dict:  # the kernel's message handlers
+                    groups[f"{label}.{name}{{}}"] = (value, dict(value))
+                elif type(value) is threading.local:  # output hooks, per thread
+                    hooks = vars(value).get("hooks")
+                    groups[f"{label} hooks"] = (vars(value), {"hooks": hooks})
+                    if type(hooks) is list:
+                        groups[f"{label} hooks[]"] = (hooks, dict(enumerate(hooks)))
+            if label == "shell":
+                # Libraries add event callbacks as they are used (matplotlib's inline backend, widgets):
+                # those are fine; a callback from anywhere else is checked like everything else.
+                groups["shell events"] = (None, {f"{k}[{i}]": f for k, v in obj.events.callbacks.items()
+                                                 for i, f in enumerate(v) if not _from_library(f)})
+        return groups
 
     def take_snapshot(self) -> None:
-        self.snapshot = {group: {k: _identity(v) for k, v in items.items()}
-                         for group, items in self._watched().items()}
+        shell = _shell()
+        if shell is not None:
+            self.traps = (shell.builtin_trap, shell.display_trap)
+            shell.events.register("post_run_cell", self._after_cell)
+        self.objects = self._objects()
+        from course_utils.reference import REGISTRY
+
+        self.registry = REGISTRY
+        self.snapshot = {group: (where, {k: _identity(v) for k, v in items.items()})
+                         for group, (where, items) in self._watched().items()}
 
     def verify(self) -> None:
         if self.tainted:
             raise TamperingDetected(f"{MARK} grading stopped earlier: {self.tainted}")
-        now = self._watched()
-        for group, before in self.snapshot.items():
-            after = dict(now.get(group, {}))
-            for key, parts in before.items():
-                current = after.pop(key, _MISSING)
-                if current is _MISSING or not _same(_identity(current), parts):
-                    return self._taint(f"{group}.{key} was changed")
-            if after and group not in ("numpy", "torch"):  # new names in watched groups (lazy imports aside)
-                return self._taint(f"{group}.{next(iter(after))} was added")
+        busy, self.busy.on = getattr(self.busy, "on", False), True
+        try:
+            now = self._watched()
+            problems = [p for group in self.snapshot for p in self._changes(group, now)]
+            if problems:
+                self.tainted = problems[0]
+                self._restore(now)
+        finally:
+            self.busy.on = busy
+        if problems:
+            self.note(f"tampering: {problems[0]}; later cells will not run")
+            raise TamperingDetected(f"{MARK} {problems[0]}: the notebook changed what the tests rely on")
 
-    def _taint(self, reason: str) -> None:
-        self.tainted = reason
-        self.note(f"tampering: {reason}; later cells will not run")
-        raise TamperingDetected(f"{MARK} {reason}: the notebook changed what the tests rely on")
+    def _changes(self, group: str, now: dict) -> list[str]:
+        before, after = self.snapshot[group][1], dict(now.get(group, (None, {}))[1])
+        changed = [f"{group}.{key} was changed" for key, parts in before.items()
+                   if not _same(_identity(after.pop(key, _MISSING)), parts)]
+        if after and group not in ("numpy", "torch"):  # new names in watched groups (lazy imports aside)
+            changed.append(f"{group}.{next(iter(after))} was added")
+        return changed
+
+    def _restore(self, now: dict) -> None:
+        """Put every watched value back as it was snapshotted (as far as it goes)."""
+        for group, (where, before) in self.snapshot.items():
+            after = now.get(group, (None, {}))[1]
+            if where is None or not self._changes(group, now):
+                continue
+            try:
+                if type(where) is list:
+                    where[:] = [parts[0] for _, parts in sorted(before.items())]
+                    continue
+                added = set(after) - set(before) if group not in ("numpy", "torch") else set()  # lazy imports stay
+                for key in added:
+                    delattr(where, key) if isinstance(where, type) else where.pop(key, None)
+                for key, parts in before.items():
+                    value = types.MethodType(parts[0], parts[1]) if parts[-1] is _BOUND else parts[0]
+                    if type(value) is types.FunctionType:
+                        if value.__code__ is not parts[1]:
+                            value.__code__ = parts[1]
+                        for cell, content in zip(value.__closure__ or (), parts[2:]):
+                            cell.cell_contents = content
+                    if not _same(_identity(after.get(key, _MISSING)), parts):
+                        setattr(where, key, value) if isinstance(where, type) else where.__setitem__(key, value)
+            except Exception:  # best effort: the later cells fail anyway
+                pass
 
     # --- reference answers and output -------------------------------------------------------
     def protect_references(self) -> None:
+        import course_utils
         from course_utils import checks
         from course_utils.reference import REGISTRY
 
+        package = os.path.dirname(course_utils.__file__)
+        for folder, _, files in sorted(os.walk(package)):  # import every module that holds a reference answer
+            for name in sorted(f for f in files if f.endswith(".py")):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    if "@answers(" not in f.read():
+                        continue
+                module = os.path.relpath(os.path.join(folder, name[:-3]), os.path.dirname(package))
+                importlib.import_module(module.replace(os.sep, ".").removesuffix(".__init__"))
         for (assignment, exercise), fn in list(REGISTRY.items()):
-            if assignment == self.policy.assignment:
-                setattr(sys.modules[fn.__module__], fn.__name__, self._refusing(fn))
-        for name, fn in list(vars(checks).items()):  # a check verifies integrity before it judges
+            if assignment != self.policy.assignment:
+                continue
+            wrapper = self._refusing(fn)
+            REGISTRY[(assignment, exercise)] = wrapper
+            self.references[f"{fn.__module__}.{fn.__name__}"] = (fn.__module__, wrapper)
+            for module in list(sys.modules.values()):  # the module that defines it, and any that imported it
+                if (getattr(module, "__name__", "") or "").split(".")[0] == "course_utils":
+                    for key, value in list(vars(module).items()):
+                        if value is fn:
+                            setattr(module, key, wrapper)
+        for name, fn in list(vars(checks).items()):  # a check verifies integrity before and after it judges
             if callable(fn) and getattr(fn, "__module__", None) == checks.__name__ and not isinstance(fn, type):
                 setattr(checks, name, self._verifying(fn))
 
@@ -223,7 +388,8 @@ class Guard:
                                           "the exercise asks for your own code")
             return fn(*args, **kwargs)
 
-        reference.__name__, reference.__doc__, reference.__wrapped__ = fn.__name__, fn.__doc__, fn
+        # No __wrapped__: inspect.unwrap would hand the original out.
+        reference.__name__, reference.__qualname__, reference.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         return reference
 
     def _verifying(self, fn):
@@ -232,9 +398,13 @@ class Guard:
         def check(*args, **kwargs):
             if guard.snapshot:
                 guard.verify()
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            finally:  # the code under test ran inside the check: it may have changed things
+                if guard.snapshot:
+                    guard.verify()
 
-        check.__name__, check.__doc__, check.__wrapped__ = fn.__name__, fn.__doc__, fn
+        check.__name__, check.__qualname__, check.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         return check
 
     def limit_output(self) -> None:
@@ -257,7 +427,7 @@ class Guard:
             stream.write = limited(name)
 
 
-_MISSING = object()
+_MISSING, _BOUND = object(), object()
 _LIBRARIES = ("IPython", "ipykernel", "matplotlib", "matplotlib_inline", "ipywidgets", "tqdm", "comm")
 
 
@@ -266,13 +436,38 @@ def _from_library(fn) -> bool:
     return module.split(".")[0] in _LIBRARIES
 
 
+def _path_text(path) -> str | None:
+    """A path given to open() and friends, as text; None for any type but str, bytes and pathlib's own
+    paths, whose __fspath__ could run code of the submission while the guard works, or answer the
+    guard with one path and the opener with another."""
+    if type(path) in (str, bytes):
+        return os.fsdecode(path)
+    if type(path) in (pathlib.PurePosixPath, pathlib.PosixPath, pathlib.PureWindowsPath, pathlib.WindowsPath):
+        return str(path)
+    if type(path) is os.DirEntry:
+        return os.fsdecode(path.path)
+    return None
+
+
+def _static(klass: type, name: str):
+    """The class attribute ``name`` as stored (no descriptor runs), or None."""
+    for c in type.mro(klass):
+        if name in vars(c):
+            return vars(c)[name]
+    return None
+
+
 def _identity(value) -> tuple:
     """What makes a watched value the same: the object itself, its function and instance if it is a
-    bound method (a new object at every attribute access), and its code if it is a function."""
-    if isinstance(value, types.MethodType):
-        return (value.__func__, value.__self__, getattr(value.__func__, "__code__", None))
+    bound method (a new object at every attribute access), its code if it is a function, and what
+    its closure holds if it is one of the guard's own wrappers."""
+    if type(value) is types.MethodType:
+        return (value.__func__, value.__self__, _BOUND)
     # Exact types only: some objects (torch.ops namespaces) invent any attribute asked for.
-    return (value, value.__code__ if isinstance(value, types.FunctionType) else None)
+    if type(value) is not types.FunctionType:
+        return (value, None)
+    cells = value.__closure__ if value.__module__ == __name__ else None
+    return (value, value.__code__, *(c.cell_contents for c in cells or ()))
 
 
 def _same(a: tuple, b: tuple) -> bool:

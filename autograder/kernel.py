@@ -5,8 +5,13 @@
 Before IPython starts, it reads its policy (written by the worker, outside the
 sandbox), sets resource limits (memory, CPU time, file size, no core dumps),
 replaces the environment by a plain one that says nothing about grading, moves
-into its sandbox folder and installs the guard (``autograder.guard``). Then it
-starts ipykernel as usual, with an ordinary-looking command line.
+into its sandbox folder and installs the guard (``autograder.guard``). Where Linux
+offers Landlock (5.13 and later), the operating system then holds the process and
+anything it starts to the guard's folders (read: Python, the course package, system
+files; write: the sandbox), with no outgoing TCP connection and no signal to other
+processes, whatever code runs in it: SQLite, torch's C++ file functions or a
+neutralised guard cannot reach the workspace, the hidden tests or another student's
+grading. Then it starts ipykernel as usual, with an ordinary-looking command line.
 """
 from __future__ import annotations
 
@@ -51,6 +56,58 @@ def plain_environment(sandbox: str) -> dict[str, str]:
     return env
 
 
+def confine(paths: dict[str, str]) -> bool:
+    """Landlock: from now on this process (and any child) may open only ``paths``
+    (path -> "read", "write" or "device": read and write files, as under /dev), and on
+    kernels that support it, connect no TCP socket and signal no process outside it.
+    Returns whether it is in force (False where Landlock is missing or refused)."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    libc.syscall.restype = ctypes.c_long
+    create, add_rule, restrict = 444, 445, 446  # landlock_* system calls: the same number on every architecture
+
+    class Ruleset(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+    abi = libc.syscall(create, None, 0, 1)  # LANDLOCK_CREATE_RULESET_VERSION
+    if abi < 1:
+        return False
+    execute, write_file, read_file, read_dir = 1, 2, 4, 8
+    handled = (1 << 13) - 1 | (1 << 13 if abi >= 2 else 0) | (1 << 14 if abi >= 3 else 0)  # to REFER, TRUNCATE
+    file_rights = execute | write_file | read_file | (1 << 14 if abi >= 3 else 0)
+    rights = {"read": read_file | read_dir, "device": read_file | read_dir | write_file,
+              "write": handled & ~execute}
+    attr = Ruleset(handled, 2 if abi >= 4 else 0, 3 if abi >= 6 else 0)  # CONNECT_TCP; SIGNAL, ABSTRACT_UNIX
+    ruleset = libc.syscall(create, ctypes.byref(attr), 8 if abi < 4 else 16 if abi < 6 else 24, 0)
+    if ruleset < 0:
+        return False
+    try:
+        for path, kind in paths.items():
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # not on this machine
+            try:
+                allowed = rights[kind] & (handled if os.path.isdir(path) else file_rights)
+                libc.syscall(add_rule, ruleset, 1, ctypes.byref(PathBeneath(allowed, fd)), 0)
+            finally:
+                os.close(fd)
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS, which Landlock requires
+        return libc.syscall(restrict, ruleset, 0) == 0
+    finally:
+        os.close(ruleset)
+
+
 def main() -> None:
     policy_file, connection_args = sys.argv[1], sys.argv[2:]
     parent = os.getppid()
@@ -80,6 +137,11 @@ def main() -> None:
                     readable=[connection_file, *settings.get("readable", [])],
                     max_output=settings.get("max_output", 200_000))
     guard = install(policy)
+    # Before any thread starts (Landlock binds the calling thread and what it starts later).
+    confine({**{p: "read" for p in [*guard.read_roots, "/proc/self", "/proc/loadavg", "/proc/uptime", "/proc/sys",
+                                    "/proc/driver"]},  # CUDA reads /proc/driver/nvidia
+             "/dev": "device",
+             **{p: "write" for p in [*guard.write_roots, "/dev/shm"]}})
     launcher = os.path.join(os.path.dirname(os.path.dirname(ipykernel.__file__)), "ipykernel_launcher.py")
     sys.argv = [launcher, *connection_args]  # looks like any kernel
     app = ipykernel.kernelapp.IPKernelApp.instance()

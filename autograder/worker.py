@@ -10,12 +10,16 @@ the parent replaces a worker that crashed or ran out of time. For each one:
 1. reads the notebook and labels it ``malformed`` if it is not a valid notebook of
    format 4 (nothing runs then);
 2. compares its test cells with the release: deleted, duplicated or edited test
-   cells and changed metadata (points, ids) are flagged;
+   cells and changed metadata (points, ids) are flagged; a duplicated or unknown
+   nbgrader cell becomes an ordinary cell (nbgrader itself would fail on it, which
+   would cost the student every point); code of the student's that reaches into
+   the grader, the kernel or Python's internals is flagged too (``source_flags``);
 3. runs nbgrader's own Autograde converter in a scratch course root, with a copy
    of the assignment's gradebook, in the guarded kernel (``autograder.kernel``);
-   ``SafeExecute`` gives the whole notebook a deadline and, when the kernel dies
-   or time runs out, marks the cells that did not run as failed, so the points
-   earned before are kept and no later test is passed by default;
+   ``SafeExecute`` gives the whole notebook a deadline and, when the kernel dies,
+   stops answering or time runs out, or once the guard has found tampering, marks
+   the cells that did not run as failed, so the points earned before are kept and
+   no later test is passed by default;
 4. writes RESULT.json: status, flags, the score of every graded cell (read back
    from the scratch gradebook) and the autograded notebook.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,7 +38,7 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Float
 
@@ -53,6 +58,7 @@ class SafeExecute(Execute):
         self._deadline = time.monotonic() + self.total_timeout
         self._cell_timeout = self.timeout
         self.stopped: str | None = None
+        self.tampered = False
         try:
             return super().preprocess(nb, resources, km)
         except (DeadKernelError, RuntimeError) as err:  # the kernel died between cells or at start
@@ -68,8 +74,8 @@ class SafeExecute(Execute):
         remaining = self._deadline - time.monotonic()
         if self.stopped is None and remaining <= 0:
             self.stopped = f"timed out: the notebook ran past its {self.total_timeout:.0f} s"
-        if self.stopped:
-            _not_run(cell, self.stopped)
+        if self.stopped or self.tampered:
+            _not_run(cell, self.stopped or "the guard found tampering in an earlier cell")
             return cell, resources
         self.timeout = max(1, int(min(self._cell_timeout, remaining)))
         try:
@@ -78,8 +84,14 @@ class SafeExecute(Execute):
             self.stopped = "crashed: the kernel died while running this cell"
             _not_run(cell, self.stopped)
             raise
+        except CellTimeoutError:  # a reply without its output: the kernel no longer answers
+            self.stopped = "timed out: the kernel stopped answering"
+            _not_run(cell, self.stopped)
+            return cell, resources
         if any(o.get("ename") == "CellTimeoutError" for o in cell.outputs):
             self.stopped = f"timed out: a cell ran past {self.timeout} s"
+        # The guard fails every later cell itself; this holds even if the kernel was made to skip them.
+        self.tampered = any(f"{MARK} tampering" in (o.get("text") or "") for o in cell.outputs)
         return cell, resources
 
 
@@ -94,7 +106,7 @@ def structure_flags(submitted: nbformat.NotebookNode, release: nbformat.Notebook
         cells = {}
         for cell in nb.cells:
             meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade") or meta.get("locked"):
+            if isinstance(meta, dict) and (meta.get("grade") or meta.get("locked")):
                 cells.setdefault(meta.get("grade_id"), []).append(cell)
         return cells
 
@@ -113,9 +125,39 @@ def structure_flags(submitted: nbformat.NotebookNode, release: nbformat.Notebook
         for key in ("points", "grade", "solution", "locked", "cell_type"):
             if want.get(key) != have.get(key):
                 flags.append(f"metadata {key!r} of cell {grade_id} was changed")
-    for grade_id in set(theirs) - set(mine) - {None}:
-        flags.append(f"unknown graded cell {grade_id} was added")
+    flags += [f"unknown nbgrader cell {grade_id!r} was added" for grade_id in unknown_cells(submitted, release)]
     return flags
+
+
+def _nbgrader_ids(nb: nbformat.NotebookNode) -> list:
+    return [c.metadata["nbgrader"].get("grade_id") if isinstance(c.metadata["nbgrader"], dict) else None
+            for c in nb.cells if "nbgrader" in c.get("metadata", {})]
+
+
+def unknown_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list:
+    """The ids of the submission's nbgrader cells that the release does not have (None: no id)."""
+    known = set(_nbgrader_ids(release)) - {None}
+    return [grade_id for grade_id in _nbgrader_ids(submitted) if grade_id not in known]
+
+
+def ordinary_extra_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Drop the nbgrader metadata of unknown cells and of every copy but the first of a cell.
+
+    nbgrader fails on both (it empties a duplicate's metadata, or removes an unknown cell's
+    id, then finds the metadata invalid). The first copy is graded and its test restored
+    from the gradebook as usual; a test cell the release has and the submission lacks is
+    put back by nbgrader itself.
+    """
+    known, seen = set(_nbgrader_ids(release)) - {None}, set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id not in known or grade_id in seen:
+            del cell.metadata["nbgrader"]
+        seen.add(grade_id)
+    return nb
 
 
 def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
@@ -134,6 +176,23 @@ def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None
     return nb, None
 
 
+# What a course notebook has no need for and a way around the guard needs: the guard cannot see every
+# such way (code in the kernel can reach the guard itself), so a person reads the code that uses one.
+_SUSPICIOUS = re.compile(
+    r"__(?:closure|globals|code|wrapped|subclasses|builtins|import)__|_getframe|\bf_(?:back|locals|globals)\b"
+    r"|\btb_frame\b|\bgc\.get_|\bctypes\b|\bcffi\b|ipykernel|jupyter_client|\bzmq\b|get_ipython|\bbuiltins\b"
+    r"|\bsys\.modules\b|\bimportlib\b|(?<![\w.])(?:exec|eval|compile)\s*\(|\bsqlite3\b|\bsubprocess\b|\bsocket\b"
+    r"|\bautograder\b|course_utils\.reference|\bREGISTRY\b|NBGRADER|\bos\._exit\b|addaudithook|set(?:trace|profile)\b")
+
+
+def source_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
+    """A review note naming what of the above the student's own code cells use (none: no note)."""
+    theirs = set(instructor_cells(source))
+    found = sorted({m.group(0).strip("( ") for cell in submitted.cells if cell.cell_type == "code"
+                    and source_hash(cell.source) not in theirs for m in _SUSPICIOUS.finditer(cell.source)})
+    return [f"the student's code uses {', '.join(found)}: read it"] if found else []
+
+
 def instructor_cells(source: nbformat.NotebookNode) -> list[str]:
     """Hashes of the code cells students do not write: everything but solution cells."""
     return sorted(source_hash(c.source) for c in source.cells
@@ -150,7 +209,9 @@ def grade(task: dict) -> dict:
     if nb is None:
         return dict(result, status="malformed", flags=[problem])
     release = nbformat.read(task["release_notebook"], as_version=4)
-    result["flags"] += structure_flags(nb, release)
+    source = nbformat.read(task["source_notebook"], as_version=4)
+    result["flags"] += structure_flags(nb, release) + source_flags(nb, source)
+    nb = ordinary_extra_cells(nb, release)
 
     scratch = Path(tempfile.mkdtemp(prefix="course-worker-"))
     sandbox = Path(tempfile.mkdtemp())  # a plain name: nothing in the path says "grading"
@@ -165,7 +226,7 @@ def grade(task: dict) -> dict:
         policy.write_text(json.dumps({
             "sandbox": str(sandbox), "assignment": assignment, "memory_mb": task["memory_mb"],
             "cpu_seconds": int(task["timeout"] * 2), "max_output": 200_000,
-            "instructor_cells": instructor_cells(nbformat.read(task["source_notebook"], as_version=4))}))
+            "instructor_cells": instructor_cells(source)}))
         write_kernelspec(scratch, policy)
         os.environ["JUPYTER_PATH"] = str(scratch)
         executor = _autograde(course, assignment, student, sandbox, task["timeout"])
