@@ -52,15 +52,23 @@ def _grade_samples(names: list[str], args: argparse.Namespace) -> int:
     from .grade import grade
     from .samples import write_samples
 
+    import shutil
+
     rows, failed = [], 0
-    workspace = args.out / "grading"
     for name in names:
+        # A workspace must live outside the repository; the exports of these samples are copied to build/.
         with tempfile.TemporaryDirectory() as tmp:
-            write_samples(ROOT, name, Path(tmp))
+            write_samples(ROOT, name, Path(tmp) / "submissions")
             start = time.perf_counter()
             print(f"grading sample submissions of {name} ...", flush=True)
-            _, outcomes = grade(ROOT, name, Path(tmp), workspace, jobs=args.jobs, timeout=300, log=lambda *a: None)
-            table, _ = export(workspace, name)
+            workspace = Path(tmp) / "workspace"
+            _, outcomes = grade(ROOT, name, Path(tmp) / "submissions", workspace, jobs=args.jobs, timeout=300,
+                                log=lambda *a: None)
+            exported, _ = export(workspace, name)
+            target = args.out / "grading" / name
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(exported.parent, target)
+            table = target / exported.name
         scores = {o.student: o for o in outcomes}
         full = scores["sample-solved"].score  # every automatic point; written answers wait for a person
         expected = {"sample-solved": ("all automatic points", full > 0),

@@ -46,3 +46,19 @@ def test_bundle_through_the_cli(tmp_path, capsys):
     assert cli.main(["bundle", str(tmp_path / "students"), "--through", "00"]) == 0
     assert (tmp_path / "students" / "notebooks" / "00_welcome" / "00_welcome.ipynb").exists()
     assert not (tmp_path / "students" / "solutions").exists()
+
+
+def test_course_run_grades_the_samples_and_writes_build(tmp_path, capsys, monkeypatch):
+    """`make run`'s command: the solution runs, the three samples are graded as expected, all lands in --out."""
+    out = ROOT / "build" / "test-run"  # inside the repository, as build/ is: must work
+    monkeypatch.setenv("COURSE_FAST", "1")
+    try:
+        assert cli.main(["run", "00", "--fast", "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        assert printed.count(" ok ") + printed.count(" ok\n") >= 3 and "UNEXPECTED" not in printed
+        assert (out / "00_welcome.html").exists() and (out / "grading" / "00_welcome" / "grades.csv").exists()
+        assert (out / "grading" / "00_welcome" / "feedback" / "sample-solved" / "00_welcome.html").exists()
+    finally:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
