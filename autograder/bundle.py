@@ -39,7 +39,8 @@ from pathlib import Path
 import nbformat
 
 from .config import RELEASE, SOURCE
-from .release import MARKERS, assignments
+from .release import MARKERS, ReleaseError, assignments
+from .release import resolve as resolve_assignment
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,13 +70,10 @@ class BundleError(RuntimeError):
 
 def resolve(root: Path, name: str) -> str:
     """The one assignment of ``solutions/`` named ``name`` ("03" or "03_diffusion")."""
-    known = assignments(root)
-    matches = [a for a in known if a == name or (name.isdigit() and a[:2] == name.zfill(2))]
-    if len(matches) != 1:
-        listed = ", ".join(known) or "none"
-        why = "No assignment" if not matches else "More than one assignment matches"
-        raise BundleError(f"{why} {name!r} in {root / SOURCE}; there are: {listed}.")
-    return matches[0]
+    try:
+        return resolve_assignment(root, name)
+    except ReleaseError as err:
+        raise BundleError(str(err)) from None
 
 
 def assignments_through(root: Path, through: str) -> list[str]:

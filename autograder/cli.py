@@ -24,9 +24,9 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .execute import execute, write_outputs
-    from .release import _select
+    from .release import select
 
-    names = _select(ROOT, args.assignments)
+    names = select(ROOT, args.assignments)
     rows, failed = [], 0
     failed += _grade_samples(names, args)
     for name in names:
@@ -110,10 +110,10 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from .grade import grade
-    from .release import ReleaseError, _select
+    from .release import ReleaseError, select
 
     try:
-        (assignment,) = _select(ROOT, [args.assignment])
+        (assignment,) = select(ROOT, [args.assignment])
         intake, outcomes = grade(ROOT, assignment, args.submissions, args.workspace, jobs=args.jobs,
                                  timeout=args.timeout, memory_mb=args.memory, pattern=args.pattern,
                                  regrade=args.regrade)
@@ -134,10 +134,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
-    from .release import ReleaseError, _select
+    from .release import ReleaseError, select
 
     try:
-        (assignment,) = _select(ROOT, [args.assignment])
+        (assignment,) = select(ROOT, [args.assignment])
         table, pages = export(args.workspace, assignment, args.out)
     except (ReleaseError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

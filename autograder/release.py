@@ -42,17 +42,19 @@ def assignments(root: Path) -> list[str]:
     return sorted(p.name for p in (root / SOURCE).glob("[0-9][0-9]_*") if (p / f"{p.name}.ipynb").exists())
 
 
-def _select(root: Path, names: list[str] | None) -> list[str]:
+def resolve(root: Path, name: str) -> str:
+    """The one assignment of ``solutions/`` named ``name`` ("03" or "03_diffusion")."""
     known = assignments(root)
-    if not names:
-        return known
-    chosen = []
-    for name in names:
-        matches = [a for a in known if a == name or (name.isdigit() and a[:2] == name.zfill(2))]
-        if not matches:
-            raise ReleaseError(f"No assignment {name!r} in {root / SOURCE}; there are: {', '.join(known)}.")
-        chosen += matches
-    return chosen
+    matches = [a for a in known if a == name or (name.isdigit() and a[:2] == name.zfill(2))]
+    if len(matches) != 1:
+        why = "No assignment" if not matches else "More than one assignment matches"
+        raise ReleaseError(f"{why} {name!r} in {root / SOURCE}; there are: {', '.join(known) or 'none'}.")
+    return matches[0]
+
+
+def select(root: Path, names: list[str] | None) -> list[str]:
+    """The named assignments (all of them when none are named)."""
+    return [resolve(root, name) for name in names] if names else assignments(root)
 
 
 def stamp_setup_cell(path: Path, root: Path) -> bool:
@@ -116,7 +118,7 @@ def leaks(source_nb: Path, release_nb: Path) -> list[str]:
 def release(root: Path, names: list[str] | None = None, verify: bool = True) -> list[Path]:
     """Release the named assignments (all by default) into ``notebooks/`` and verify them."""
     released = []
-    for name in _select(root, names):
+    for name in select(root, names):
         source_nb = root / SOURCE / name / f"{name}.ipynb"
         stamp_setup_cell(source_nb, root)
         folder = generate(root, name)
@@ -159,7 +161,7 @@ def check(root: Path, names: list[str] | None = None) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         shutil.copy(root / "pyproject.toml", scratch / "pyproject.toml")
-        for name in _select(root, names):
+        for name in select(root, names):
             shutil.copytree(root / SOURCE / name, scratch / SOURCE / name)
             source_nb = scratch / SOURCE / name / f"{name}.ipynb"
             if stamp_setup_cell(source_nb, scratch):
