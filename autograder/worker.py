@@ -254,6 +254,9 @@ def _autograde(course: Path, assignment: str, student: str, sandbox: Path, timeo
     config.CourseDirectory.source_directory = "source"
     config.Execute.kernel_name = KERNEL_NAME
     config.Execute.timeout = int(timeout)
+    # Starting the kernel is the grader's cost, not the student's: on a busy machine it can take
+    # over a minute (nbclient's default limit), which would mark an honest submission "crashed".
+    config.Execute.startup_timeout = max(180, int(timeout))
     config.SafeExecute.total_timeout = float(timeout)
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
