@@ -41,6 +41,15 @@ import course_utils as cu
 course = cu.setup(seed=0)  # picks the device once, seeds everything, says FAST or FULL'''
 
 
+def startup_timeout(timeout: float) -> int:
+    """Seconds a grading kernel may take to start: the grader's cost, not the student's.
+
+    On a busy machine importing torch can take over a minute (nbclient's default limit),
+    which would mark an honest submission "crashed".
+    """
+    return max(180, int(timeout))
+
+
 def colab_install_source(root: Path = ROOT) -> str:
     """The pip requirement Colab installs the kit from (``[tool.course] colab-install``)."""
     with open(root / "pyproject.toml", "rb") as f:

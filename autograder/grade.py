@@ -12,6 +12,9 @@ The workspace (outside the repository) is an ordinary nbgrader course root, so
 
 Each submission is graded by its own worker process (``autograder.worker``),
 ``jobs`` at a time. A worker that outlives its time is killed with its kernel.
+A worker that dies or is killed is the grader's failure, not the student's (the
+notebook has its own deadline inside the worker): its submission is graded once
+more by a fresh worker before it is recorded as crashed or timed out.
 As each worker finishes, its grades go into the gradebook in one transaction and
 then a line into history.jsonl; a submission already there with the same content
 and the same assignment source is not graded again, so an interrupted run resumes
@@ -32,7 +35,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import SOURCE, nbgrader_config, use_own_scripts
+from .config import SOURCE, nbgrader_config, startup_timeout, use_own_scripts
 from .submissions import Intake, Submission, collect
 
 
@@ -52,6 +55,14 @@ class Workspace:
         self.path = path.resolve()
         self.db_url = f"sqlite:///{self.path / 'gradebook.db'}"
         self.history_file = self.path / "history.jsonl"
+
+    def task(self, assignment: str, timeout: float, memory_mb: int) -> dict:
+        """What a worker needs to grade a submission of ``assignment`` (the submission itself aside)."""
+        folder = self.path / "source" / assignment
+        return {"assignment": assignment, "notebook": assignment, "timeout": timeout, "memory_mb": memory_mb,
+                "gradebook": str(self.path / ".grading" / assignment / "gradebook.db"),
+                "source_folder": str(folder), "source_notebook": str(folder / f"{assignment}.ipynb"),
+                "release_notebook": str(self.path / "release" / assignment / f"{assignment}.ipynb")}
 
     def prepare(self, root: Path, assignment: str) -> str:
         """Copy the assignment's source in, record it in the gradebooks; returns the source's hash."""
@@ -136,15 +147,12 @@ def grade(root: Path, assignment: str, submissions: Path, workspace: Path, jobs:
     outcomes = [Outcome(s.student, "skipped", *_last_score(ws, assignment, s.student))
                 for s in intake.submissions if s not in todo]
     notebook = assignment
-    task_base = {"assignment": assignment, "notebook": notebook, "timeout": timeout, "memory_mb": memory_mb,
-                 "gradebook": str(ws.path / ".grading" / assignment / "gradebook.db"),
-                 "source_folder": str(ws.path / "source" / assignment),
-                 "source_notebook": str(ws.path / "source" / assignment / f"{notebook}.ipynb"),
-                 "release_notebook": str(ws.path / "release" / assignment / f"{notebook}.ipynb")}
+    task_base = ws.task(assignment, timeout, memory_mb)
     log(f"{len(intake.submissions)} submissions, {len(todo)} to grade ({len(outcomes)} already graded), "
         f"{jobs} at a time")
     workers = [Worker() for _ in range(min(jobs, len(todo)))]
-    queue = list(todo)
+    queue, retried = list(todo), set()
+    deadline = timeout + startup_timeout(timeout) + 60  # the notebook's, its kernel's start, nbgrader's own work
     try:
         while queue or any(w.task for w in workers):
             for worker in workers:
@@ -152,10 +160,15 @@ def grade(root: Path, assignment: str, submissions: Path, workspace: Path, jobs:
                     worker.start(queue.pop(0), task_base)
             time.sleep(0.05)
             for worker in workers:
-                finished = worker.finished(deadline=timeout + 120)  # past its own deadline: kill it
+                finished = worker.finished(deadline=deadline)
                 if finished is None:
                     continue
                 submission, result = finished
+                if result.pop("worker_failed", False) and (submission.student, submission.sha256) not in retried:
+                    retried.add((submission.student, submission.sha256))
+                    queue.append(submission)
+                    log(f"  {submission.student}: {result['flags'][0]}; grading it again")
+                    continue
                 outcome = ws.record(result, submission, notebook, source_hash)
                 outcomes.append(outcome)
                 log(f"  {outcome.student}: {outcome.status}, {outcome.score:g}/{outcome.max_score:g}"
@@ -203,10 +216,10 @@ class Worker:
             result = json.loads(result_file.read_text())
         elif self.process.poll() is not None:
             tail = self.log.read_text(errors="replace").strip()[-200:]
-            result = _failed(submission, assignment, f"crashed: the worker died ({tail})")
+            result = dict(_failed(submission, assignment, f"crashed: the worker died ({tail})"), worker_failed=True)
         elif time.monotonic() - started > deadline:
             self.stop()
-            result = _failed(submission, assignment, "timed out: the worker was stopped")
+            result = dict(_failed(submission, assignment, "timed out: the worker was stopped"), worker_failed=True)
         else:
             return None
         shutil.rmtree(folder, ignore_errors=True)

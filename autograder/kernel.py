@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import sys
 from pathlib import Path
 
@@ -108,10 +109,28 @@ def confine(paths: dict[str, str]) -> bool:
         os.close(ruleset)
 
 
+def die_with_parent(parent: int) -> None:
+    """Be killed when the worker that started this kernel dies, even while still starting up.
+
+    jupyter_client starts kernels in their own session, so killing the worker's process
+    group misses them, and ipykernel's own parent poller starts only once the imports are
+    done (and looks for PID 1, which a container's reaper need not be).
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
 def main() -> None:
     policy_file, connection_args = sys.argv[1], sys.argv[2:]
-    parent = os.getppid()
     settings = json.loads(Path(policy_file).read_text())
+    parent = settings.pop("worker_pid")  # not os.getppid(): the worker may be gone already
+    die_with_parent(parent)
     limit_resources(settings.pop("memory_mb"), settings.pop("cpu_seconds"))
     sandbox = settings["sandbox"]
     os.environ.clear()

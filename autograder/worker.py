@@ -225,6 +225,7 @@ def grade(task: dict) -> dict:
         policy = scratch / "policy.json"
         policy.write_text(json.dumps({
             "sandbox": str(sandbox), "assignment": assignment, "memory_mb": task["memory_mb"],
+            "worker_pid": os.getpid(),
             "cpu_seconds": int(task["timeout"] * 2), "max_output": 200_000,
             "instructor_cells": instructor_cells(source)}))
         write_kernelspec(scratch, policy)
@@ -247,16 +248,14 @@ def _autograde(course: Path, assignment: str, student: str, sandbox: Path, timeo
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
-    from .config import nbgrader_config, use_own_scripts
+    from .config import nbgrader_config, startup_timeout, use_own_scripts
 
     use_own_scripts()
     config = nbgrader_config(course, db_url=f"sqlite:///{course / 'gradebook.db'}")
     config.CourseDirectory.source_directory = "source"
     config.Execute.kernel_name = KERNEL_NAME
     config.Execute.timeout = int(timeout)
-    # Starting the kernel is the grader's cost, not the student's: on a busy machine it can take
-    # over a minute (nbclient's default limit), which would mark an honest submission "crashed".
-    config.Execute.startup_timeout = max(180, int(timeout))
+    config.Execute.startup_timeout = startup_timeout(timeout)
     config.SafeExecute.total_timeout = float(timeout)
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
