@@ -150,12 +150,18 @@ def needs_exercises():
 
         with checks.needs_exercises():
             plot(cosine_similarity_matrix(a, b))
+
+    A name an earlier cell did not get to define (its exercise was unsolved, so it
+    stopped early) is reported the same gentle way, naming the missing variable.
     """
     try:
         yield
     except NotImplementedError:
         print("\u23ed This cell uses an exercise you have not solved yet. "
               "Solve the exercises above, then run this cell again.")
+    except NameError as err:
+        print(f"\u23ed This cell needs a result that an earlier cell did not make ({err}). Run the cells above "
+              "in order; if one of them says an exercise is unsolved, solve it first.")
 
 
 def ok(message: str) -> None:

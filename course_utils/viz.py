@@ -67,6 +67,35 @@ def show_images(images: torch.Tensor, captions: Sequence[str] | None = None, nco
     return fig
 
 
+def image_grid(images: torch.Tensor, nrow: int, row_labels: Sequence[str] | None = None,
+               col_labels: Sequence[str] | None = None, title: str | None = None, ax=None, size: float = 0.55):
+    """(N, C, H, W) images in [0, 1] tiled into one picture, ``nrow`` per row, with optional row and column labels.
+
+    One image on one axes (torchvision's ``make_grid``, grey lines between the
+    tiles): compact for latent grids, traversals and before/after rows.
+    """
+    from torchvision.utils import make_grid
+
+    images = images.detach().float().cpu().clamp(0, 1)
+    grid = make_grid(images, nrow=nrow, padding=1, pad_value=0.5)  # (3, H', W'): grey images become RGB
+    rows = math.ceil(len(images) / nrow)
+    height, width = images.shape[2] + 1, images.shape[3] + 1  # a tile and its line
+    fig, ax = _new_axes(ax, (size * nrow + (1.3 if row_labels else 0.3), size * rows * height / width + 0.5))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.grid(False)
+    centre = lambda i, step: 1 + i * step + (step - 1) / 2 - 0.5  # noqa: E731  pixel centres are integers
+    ax.set_xticks([centre(i, width) for i in range(len(col_labels))] if col_labels else [], col_labels or [],
+                  fontsize=8)
+    ax.set_yticks([centre(i, height) for i in range(len(row_labels))] if row_labels else [], row_labels or [],
+                  fontsize=8)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def scatter2d(points: torch.Tensor, labels: torch.Tensor | None = None, centres: torch.Tensor | None = None,
               title: str | None = None, ax=None, color: str = PALETTE["data"], s: float = 2.0,
               lim: float | None = None, label: str | None = None):

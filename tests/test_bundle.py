@@ -97,11 +97,15 @@ def bundle00(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def course_copy(tmp_path) -> Path:
-    """A copy of the course files with a fake assignment 01_fake and a fake reference answer of it."""
+    """A copy of the course as it was at assignment 00, plus a fake next assignment 01_fake and its fake reference.
+
+    (The package is copied whole: its references of the real 01 are stubbed alongside the fake ones.)
+    """
     root = tmp_path / "course"
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
-    for name in ("solutions", "notebooks", "course_utils"):
-        shutil.copytree(ROOT / name, root / name, ignore=ignore)
+    for name in ("solutions", "notebooks"):
+        shutil.copytree(ROOT / name / "00_welcome", root / name / "00_welcome", ignore=ignore)
+    shutil.copytree(ROOT / "course_utils", root / "course_utils", ignore=ignore)
     for name in ("pyproject.toml", "environment.yml", "README.md"):
         shutil.copy(ROOT / name, root / name)
     (root / "course_utils" / "fake.py").write_text(FAKE_MODULE)
@@ -222,6 +226,37 @@ def test_with_solutions_through_00_the_reference_is_intact_and_computes(tmp_path
         print("computed")
         """, out, tmp_path)
     assert done.returncode == 0 and "computed" in done.stdout, done.stderr
+
+
+def test_bundle_through_01_releases_notebook_01_without_its_references(tmp_path):
+    from course_utils import autoencoders, pca, vae  # noqa: F401  (importing them fills the registry)
+    from course_utils.reference import REGISTRY
+
+    out = bundle(ROOT, "01", tmp_path / "bundle")
+    assert [p.name for p in sorted((out / "notebooks").iterdir())] == ["00_welcome", "01_autoencoders"]
+    secrets = [line for (assignment, _), fn in REGISTRY.items() if assignment == "01_autoencoders"
+               for line in body_lines(fn)]
+    assert {e for a, e in REGISTRY if a == "01_autoencoders"} == {
+        "pca_fit", "pca_project", "pca_reconstruct", "corrupt", "reparameterise", "kl_to_standard_normal",
+        "negative_elbo"}
+    for rel, text in bundle_texts(out).items():
+        assert not [line for line in secrets if line in text], f"{rel} holds a line of an unreleased reference"
+    for module, name in [("pca", "pca_fit"), ("autoencoders", "corrupt"), ("vae", "negative_elbo")]:
+        assert stubbed(out / "course_utils" / f"{module}.py", name)
+    assert not stubbed(out / "course_utils" / "similarity.py", "cosine_similarity_matrix")  # 00's is released
+    done = run_python("""
+        import torch
+        from course_utils.reference import ReferenceNotReleased
+        from course_utils.vae import VAE, VAEConfig, reparameterise
+        vae = VAE(VAEConfig(latent_dim=2, steps=1))
+        print(tuple(vae.sample(3).shape))  # what the notebook uses besides the exercises still works
+        try:
+            reparameterise(torch.zeros(1, 2), torch.zeros(1, 2))
+        except ReferenceNotReleased as err:
+            print("raised:", err)
+        """, out, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "(3, 64)" in done.stdout and "raised: course_utils.vae.reparameterise" in done.stdout
 
 
 def test_an_unknown_assignment_is_named_with_the_known_ones(tmp_path):

@@ -427,6 +427,13 @@ def test_needs_exercises_silent_when_solved(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_needs_exercises_names_what_an_unfinished_earlier_cell_did_not_define(capsys):
+    with needs_exercises():
+        trained_model_of_an_earlier_cell  # noqa: B018, F821
+    out = capsys.readouterr().out
+    assert "trained_model_of_an_earlier_cell" in out and "earlier cell" in out
+
+
 def test_needs_exercises_lets_other_errors_through(capsys):
     with pytest.raises(ValueError, match="real problem"):
         with needs_exercises():

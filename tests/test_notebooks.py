@@ -56,6 +56,8 @@ def test_solution_runs_in_fast_mode(path):
     assert run.results, f"{path.name} records no key results (course_utils.results.record)"
     printed = "".join(o.get("text", "") for c in run.notebook.cells for o in c.get("outputs", []))
     assert "FAST mode" in printed
+    skipped = [c.source[:300] for c in run.notebook.cells for o in c.get("outputs", []) if "\u23ed" in o.get("text", "")]
+    assert not skipped, f"{path.name}, solved, still skips cells as if an exercise were unsolved: {skipped}"
 
 
 @pytest.mark.notebook

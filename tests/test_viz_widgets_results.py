@@ -73,6 +73,20 @@ def test_show_images_long_caption_wraps():
     assert title_of(fig) == "Wrapped"
 
 
+def test_image_grid_tiles_the_images_with_lines_and_labels():
+    images = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    fig = viz.image_grid(images, nrow=3, row_labels=["a", "b"], col_labels=["x", "y", "z"], title="Grid")
+    (ax,) = fig.axes
+    tiled = np.asarray(ax.images[0].get_array())
+    assert tiled.shape == (2 * 9 + 1, 3 * 9 + 1, 3)  # two rows, three columns, 1-pixel lines
+    np.testing.assert_allclose(tiled[1 + 9:1 + 9 + 8, 1 + 2 * 9:1 + 2 * 9 + 8, 0], images[5, 0].numpy(), atol=1e-6)
+    assert tiled[0, 0, 0] == 0.5  # the grey line
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y", "z"]
+    np.testing.assert_allclose(ax.get_yticks(), [4.5, 13.5])  # the middle of each row of tiles
+    assert ax.get_title() == "Grid"
+
+
 def test_scatter2d_with_labels_and_centres():
     points = torch.randn(100, 2, generator=torch.Generator().manual_seed(0))
     labels = torch.arange(100) % 8
