@@ -50,7 +50,7 @@ def _grade_samples(names: list[str], args: argparse.Namespace) -> int:
 
     from .export import export
     from .grade import grade
-    from .samples import write_samples
+    from .samples import automatic_points, write_samples
 
     import shutil
 
@@ -70,8 +70,8 @@ def _grade_samples(names: list[str], args: argparse.Namespace) -> int:
             shutil.copytree(exported.parent, target)
             table = target / exported.name
         scores = {o.student: o for o in outcomes}
-        full = scores["sample-solved"].score  # every automatic point; written answers wait for a person
-        expected = {"sample-solved": ("all automatic points", full > 0),
+        full = automatic_points(ROOT / SOURCE / name / f"{name}.ipynb")  # written answers wait for a person
+        expected = {"sample-solved": ("all automatic points", scores["sample-solved"].score == full),
                     "sample-unsolved": ("zero", scores["sample-unsolved"].score == 0),
                     "sample-partly-wrong": ("partial", 0 < scores["sample-partly-wrong"].score < full)}
         for o in outcomes:

@@ -146,6 +146,17 @@ def main() -> None:
     import matplotlib_inline.backend_inline  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
+    # What the notebooks use and what, imported later, would look like tampering: torch._dynamo
+    # rewraps torch.manual_seed on first import (optimizers import it), torchvision opens its
+    # compiled ops with ctypes, and scikit-learn's thread control (threadpoolctl) opens the BLAS
+    # and OpenMP libraries with ctypes once and caches them.
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.manifold  # noqa: F401
+    import threadpoolctl
+    import torch._dynamo  # noqa: F401
+    import torchvision  # noqa: F401
+
+    threadpoolctl.ThreadpoolController()
 
     import course_utils.checks  # noqa: F401
     from autograder.guard import Policy, install

@@ -45,6 +45,13 @@ def solved(source_path: Path, release_path: Path, keep_stub: set[str] = frozense
     return nb
 
 
+def automatic_points(source_path: Path) -> float:
+    """The points the autograder can give (test cells); written answers wait for a person."""
+    source = nbformat.read(source_path, as_version=4)
+    return float(sum(c.metadata.nbgrader.get("points", 0) for c in source.cells
+                     if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")))
+
+
 def partly_wrong(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
     """Solved with the sample wrong answers; without any, solved except the last code exercise."""
     source = nbformat.read(source_path, as_version=4)

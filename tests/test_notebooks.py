@@ -78,3 +78,24 @@ def test_unsolved_release_fails_only_in_its_exercises(path):
     visible_checks = [c for c in graded if c.source.strip() and not c.source.lstrip().startswith("# Hidden tests")]
     assert all(any(o.get("output_type") == "error" for o in c.outputs) for c in visible_checks), \
         "every visible check must fail on the unsolved notebook"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", [p for p in SOLUTIONS if p.stem != "00_welcome"], ids=lambda p: p.stem)
+def test_the_solved_sample_gets_every_automatic_point_from_the_grader(path, tmp_path, monkeypatch):
+    """The guarded grading kernel runs the whole notebook: no library it uses looks like tampering.
+
+    (00 is graded end to end, with all three samples, by test_cli and test_grading.)
+    """
+    from autograder import samples
+    from autograder.grade import grade
+
+    name = path.stem
+    submission = tmp_path / "submissions" / "sample-solved" / name / f"{name}.ipynb"
+    submission.parent.mkdir(parents=True)
+    nbformat.write(samples.solved(path, ROOT / "notebooks" / name / f"{name}.ipynb"), submission)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    _, (outcome,) = grade(ROOT, name, tmp_path / "submissions", tmp_path / "workspace", jobs=1, timeout=300,
+                          log=lambda *a: None)
+    assert (outcome.status, outcome.flags) == ("graded", [])
+    assert outcome.score == samples.automatic_points(path) > 0
