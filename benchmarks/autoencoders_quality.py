@@ -27,6 +27,7 @@ from course_utils import config, data, metrics  # noqa: E402
 from course_utils.autoencoders import Autoencoder, AutoencoderConfig, reconstruction_mse, train_autoencoder  # noqa: E402
 from course_utils.pca import pca_fit, pca_project, pca_reconstruct  # noqa: E402
 from course_utils.vae import VAE, VAEConfig, evaluate_negative_elbo, train_vae  # noqa: E402
+from goals import report  # noqa: E402  (benchmarks/goals.py)
 
 
 def one_seed(seed: int, device: torch.device) -> dict[str, float]:
@@ -73,11 +74,7 @@ def main() -> int:
     ]
     print(f"Notebook 01 quality, FULL mode, {args.seeds} seeds (worst seed shown), on {device} "
           f"with {torch.get_num_threads()} CPU threads")
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'measured':<32}  {'goal':<9}  pass")
-    for name, value, goal, passed in rows:
-        print(f"{name:<{width}}  {value:<32}  {goal:<9}  {'yes' if passed else 'NO'}")
-    return 0 if all(r[3] for r in rows) else 1
+    return report(rows)
 
 
 if __name__ == "__main__":

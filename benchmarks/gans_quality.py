@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from course_utils import config, data, metrics  # noqa: E402
 from course_utils.dcgan import DCGANConfig, train_dcgan  # noqa: E402
 from course_utils.gans import coverage_per_seed, toy_configs, train_toy_gan  # noqa: E402
+from goals import report  # noqa: E402  (benchmarks/goals.py)
 
 GOALS = {"ring8": (8.0, 0.90), "grid25": (24.0, 0.85)}  # (modes, high-quality fraction), means over seeds
 
@@ -72,11 +73,7 @@ def main() -> int:
                  ("DCGAN: mean confidence", f"{judged.mean_confidence:.3f}", ">= 0.70", judged.mean_confidence >= 0.7),
                  ("DCGAN training time (s)", f"{seconds:.1f}", "reported", True)]
     print()
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'measured':<10}  {'goal':<10}  pass")
-    for name, value, goal, passed in rows:
-        print(f"{name:<{width}}  {value:<10}  {goal:<10}  {'yes' if passed else 'NO'}")
-    return 0 if all(r[3] for r in rows) else 1
+    return report(rows)
 
 
 if __name__ == "__main__":

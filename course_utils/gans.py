@@ -237,13 +237,15 @@ def toy_configs(dataset: str) -> dict[str, ToyGANConfig]:
 
     - plain GAN: DCGAN's Adam settings (lr 2e-4, beta1 0.5), equal networks.
     - remedy 1, tuned training: a faster Adam (lr 1e-3, beta1 0, beta2 0.99) decaying to 0 over the
-      second half, and a discriminator twice as wide as the generator.
+      second half, networks twice as wide (128 units) and batches twice as large (256). Each part
+      counts: without the larger batch, some seeds end with 20-22 of the grid's 25 modes.
     - remedy 2, PacGAN: remedy 1, with the discriminator judging pairs of samples (Lin et al., 2018).
     """
     steps = {"ring8": pick(fast=150, full=3000), "grid25": pick(fast=150, full=8000)}[dataset]
     scale = {"ring8": 2.0, "grid25": 4.0}[dataset]
     plain = ToyGANConfig(data_scale=scale, steps=steps)
-    tuned = ToyGANConfig(data_scale=scale, steps=steps, lr=1e-3, betas=(0.0, 0.99), lr_decay=0.5, d_hidden=128)
+    tuned = ToyGANConfig(data_scale=scale, steps=steps, lr=1e-3, betas=(0.0, 0.99), lr_decay=0.5, g_hidden=128,
+                         d_hidden=128, batch_size=256)
     packed = replace(tuned, pack=2)
     return {"plain GAN": plain, "tuned training": tuned, "tuned + PacGAN-2": packed}
 
