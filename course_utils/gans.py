@@ -241,7 +241,7 @@ def toy_configs(dataset: str) -> dict[str, ToyGANConfig]:
       counts: without the larger batch, some seeds end with 20-22 of the grid's 25 modes.
     - remedy 2, PacGAN: remedy 1, with the discriminator judging pairs of samples (Lin et al., 2018).
     """
-    steps = {"ring8": pick(fast=150, full=3000), "grid25": pick(fast=150, full=8000)}[dataset]
+    steps = {"ring8": pick(fast=150, full=3000), "grid25": pick(fast=150, full=6000)}[dataset]
     scale = {"ring8": 2.0, "grid25": 4.0}[dataset]
     plain = ToyGANConfig(data_scale=scale, steps=steps)
     tuned = ToyGANConfig(data_scale=scale, steps=steps, lr=1e-3, betas=(0.0, 0.99), lr_decay=0.5, g_hidden=128,
