@@ -1,0 +1,341 @@
+"""Denoising diffusion (notebook 03): the noise schedule, DDPM's loss and sampler, and DDIM.
+
+The forward process adds Gaussian noise in T small steps, q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I).
+With alpha_t = 1 - beta_t and alpha_bar_t = prod_{s <= t} alpha_s, any step is one jump from the data:
+
+    x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,    eps ~ N(0, I)      (Ho et al., 2020, eq. 4)
+
+A network eps_theta(x_t, t) learns to predict the noise that was added (Algorithm 1, "training"):
+
+    L = E_{x_0, t, eps} || eps - eps_theta(x_t, t) ||^2,    t uniform in {0, ..., T-1}
+
+and new samples come from running the process backwards from x_T ~ N(0, I) (Algorithm 2, "sampling"):
+
+    x_{t-1} = 1 / sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps_theta(x_t, t)) + sigma_t z,
+    sigma_t^2 = beta_t, z ~ N(0, I), and no noise on the last step.
+
+DDIM (Song et al., 2021) uses the same network, but a deterministic update that can skip steps:
+predict x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t), then jump to any earlier t',
+
+    x_t' = sqrt(alpha_bar_t') x_0 + sqrt(1 - alpha_bar_t') eps               (eq. 12 with eta = 0)
+
+so 50 network calls instead of 1,000. Timesteps count from 0 here (the paper's t = 1 is our t = 0).
+
+Diffusion works on normalised data: the 2-D denoiser below sees points divided by ``data_scale``
+(about [-1, 1]); the digits denoiser (``course_utils.unet``) sees images scaled to [-1, 1].
+Samplers return samples in that space and ``model.to_data`` maps them back. Any model
+``model(x_t, t) -> eps`` works with the loss and the samplers; the training and sampling
+functions take the loss and the steps as arguments, so the notebook runs yours.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import pick
+from .reference import answers
+from .train import History, fit
+
+# ---------------------------------------------------------------- the noise schedule
+
+
+@answers("03_diffusion", "noise_schedule")
+def linear_betas(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
+    """Ho et al.'s schedule: ``steps`` betas evenly spaced from beta_start to beta_end, (T,)."""
+    return torch.linspace(beta_start, beta_end, steps)
+
+
+@answers("03_diffusion", "noise_schedule")
+def alpha_bar(betas: torch.Tensor) -> torch.Tensor:
+    """alpha_bar_t = prod_{s <= t} (1 - beta_s): how much of x_0 is left at step t, (T,)."""
+    return torch.cumprod(1 - betas, dim=0)
+
+
+def cosine_alpha_bar(steps: int, s: float = 0.008) -> torch.Tensor:
+    """Nichol and Dhariwal's (2021) schedule, alpha_bar_t = f(t) / f(0) with f(t) = cos^2((t/T + s) / (1 + s) pi/2).
+
+    It destroys information more evenly than the linear schedule. The betas it implies,
+    1 - alpha_bar_t / alpha_bar_{t-1}, are clipped to at most 0.999 (the last ones approach 1). Returns (T,).
+    """
+    t = torch.arange(steps + 1, dtype=torch.float64) / steps
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return torch.cumprod(1 - betas, dim=0).float()
+
+
+def betas_from_alpha_bar(alpha_bar: torch.Tensor) -> torch.Tensor:
+    """The betas of a schedule given by its alpha_bar: beta_t = 1 - alpha_bar_t / alpha_bar_{t-1}, (T,)."""
+    previous = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])
+    return 1 - alpha_bar / previous
+
+
+# ---------------------------------------------------------------- training (Algorithm 1)
+
+
+@answers("03_diffusion", "q_sample")
+def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, each example at its own step.
+
+    Args:
+        x0: (B, ...) clean data; noise: standard normal noise of the same shape.
+        t: (B,) integer steps in [0, T); alpha_bar: (T,) the schedule.
+    Returns:
+        (B, ...) the noisy x_t, on x0's device.
+    """
+    ab = alpha_bar.to(x0.device)[t.to(x0.device)]  # (B,)
+    ab = ab.reshape(-1, *[1] * (x0.dim() - 1))  # (B, 1, ...): broadcasts over the rest of x0's shape
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+@answers("03_diffusion", "ddpm_loss")
+def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Ho et al.'s simple loss: the mean squared error between the noise and the model's guess of it; a scalar.
+
+    Each example gets its own t, uniform in [0, T), and its own noise ~ N(0, I), both drawn
+    with ``generator`` when one is given (on its device, then moved to x0's).
+    """
+    device = generator.device if generator is not None else x0.device
+    t = torch.randint(len(alpha_bar), (x0.shape[0],), generator=generator, device=device).to(x0.device)  # (B,)
+    noise = torch.randn(x0.shape, generator=generator, device=device).to(x0.device)  # (B, ...)
+    return F.mse_loss(model(q_sample(x0, t, noise, alpha_bar), t), noise)
+
+
+# ---------------------------------------------------------------- sampling (Algorithm 2, DDIM)
+
+
+@answers("03_diffusion", "ddpm_step")
+def ddpm_step(x_t: torch.Tensor, t: int, eps: torch.Tensor, betas: torch.Tensor, alpha_bar: torch.Tensor,
+              noise: torch.Tensor | None) -> torch.Tensor:
+    """One ancestral step x_t -> x_{t-1} (Algorithm 2), with sigma_t^2 = beta_t; no noise when t == 0.
+
+    Args:
+        x_t: (B, ...) the current samples; eps: the model's noise prediction, same shape.
+        t: the current step in [0, T); betas, alpha_bar: (T,) the schedule, on x_t's device.
+        noise: standard normal noise like x_t (ignored, and may be None, when t == 0).
+    """
+    beta = betas[t]
+    mean = (x_t - beta / (1 - alpha_bar[t]).sqrt() * eps) / (1 - beta).sqrt()
+    return mean if t == 0 else mean + beta.sqrt() * noise
+
+
+@answers("03_diffusion", "ddim_step")
+def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
+    """One deterministic DDIM step x_t -> x_{t_prev} (eta = 0); t_prev = -1 means alpha_bar = 1, so x_0 itself.
+
+    Args:
+        x_t: (B, ...) the current samples; eps: the model's noise prediction, same shape.
+        t, t_prev: the current and the next (earlier) step, t_prev < t.
+        alpha_bar: (T,) the schedule, on x_t's device.
+    """
+    x0 = (x_t - (1 - alpha_bar[t]).sqrt() * eps) / alpha_bar[t].sqrt()  # the predicted x_0
+    ab_prev = alpha_bar[t_prev] if t_prev >= 0 else alpha_bar.new_tensor(1.0)
+    return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+
+
+@dataclass
+class Samples:
+    """What a sampler returns: the samples, how many times it ran the network, and optionally every x_t."""
+
+    x: torch.Tensor  # (B, ...) the final samples, in the model's (normalised) space
+    calls: int  # network evaluations
+    trajectory: list[torch.Tensor] = field(default_factory=list)  # x_T, ..., x_0 on the CPU (if asked for)
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model lives: the device of its first parameter or buffer (the CPU if it has neither)."""
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """Standard normal noise drawn with ``generator`` on its own device (the same numbers on any device)."""
+    return torch.randn(shape, generator=generator, device=generator.device if generator else device).to(device)
+
+
+def predict_noise(model: nn.Module, x_t: torch.Tensor, t: int, alpha_bar: torch.Tensor,
+                  clip: float | None = None) -> torch.Tensor:
+    """The model's noise prediction eps for x_t (B, ...) at step t, optionally clipped.
+
+    With ``clip``, the noise that the predicted x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t),
+    clipped to [-clip, clip], implies: samples cannot leave the data's range whatever the model says
+    (Ho et al.'s code clips images to [-1, 1] the same way), and the steps need not change.
+    """
+    eps = model(x_t, torch.full((x_t.shape[0],), t, device=x_t.device))
+    if clip is None:
+        return eps
+    ab = alpha_bar[t]
+    x0 = ((x_t - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-clip, clip)
+    return (x_t - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+
+@torch.no_grad()
+def ddpm_sample(model: nn.Module, shape: tuple[int, ...], betas: torch.Tensor, alpha_bar: torch.Tensor,
+                generator: torch.Generator | None = None, trajectory: bool = False,
+                step: Callable[..., torch.Tensor] = ddpm_step, clip: float | None = None) -> Samples:
+    """Algorithm 2: start from x_T ~ N(0, I) of ``shape`` and take all T ancestral steps with ``step``."""
+    model.eval()
+    device = _device(model)
+    betas, alpha_bar = betas.to(device), alpha_bar.to(device)
+    x = _randn(shape, generator, device)
+    path = [x.cpu()] if trajectory else []
+    for t in range(len(betas) - 1, -1, -1):
+        eps = predict_noise(model, x, t, alpha_bar, clip)
+        x = step(x, t, eps, betas, alpha_bar, _randn(shape, generator, device) if t > 0 else None)
+        if trajectory:
+            path.append(x.cpu())
+    return Samples(x, len(betas), path)
+
+
+def ddim_timesteps(total: int, steps: int) -> list[int]:
+    """``steps`` evenly spaced timesteps from T-1 down to 0, e.g. T=1000, 4 steps: [999, 666, 333, 0]."""
+    return torch.linspace(total - 1, 0, steps).round().long().tolist()
+
+
+@torch.no_grad()
+def ddim_sample(model: nn.Module, shape: tuple[int, ...], alpha_bar: torch.Tensor, steps: int,
+                generator: torch.Generator | None = None, trajectory: bool = False,
+                step: Callable[..., torch.Tensor] = ddim_step, clip: float | None = None) -> Samples:
+    """DDIM with eta = 0: from x_T ~ N(0, I), ``steps`` deterministic jumps down evenly spaced timesteps."""
+    model.eval()
+    device = _device(model)
+    alpha_bar = alpha_bar.to(device)
+    x = _randn(shape, generator, device)
+    path = [x.cpu()] if trajectory else []
+    times = ddim_timesteps(len(alpha_bar), steps)
+    for t, t_prev in zip(times, times[1:] + [-1]):
+        x = step(x, t, t_prev, predict_noise(model, x, t, alpha_bar, clip), alpha_bar)
+        if trajectory:
+            path.append(x.cpu())
+    return Samples(x, steps, path)
+
+
+# ---------------------------------------------------------------- a denoiser for 2-D points
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal features of the integer steps t (B,), as for positions in a Transformer: (B, dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)  # (dim/2,)
+    angles = t.float()[:, None] * frequencies[None]  # (B, dim/2)
+    return torch.cat([angles.cos(), angles.sin()], dim=1)
+
+
+@dataclass
+class ToyDiffusionConfig:
+    """A denoiser for 2-D points and how it trains. Step counts default to FULL, or FAST under ``COURSE_FAST=1``."""
+
+    timesteps: int = 1000
+    schedule: str = "linear"  # "linear" (Ho et al.) or "cosine" (Nichol and Dhariwal)
+    data_scale: float = 4.0  # the model sees points / data_scale, about [-1, 1]
+    hidden: int = 128
+    layers: int = 3
+    time_dim: int = 32
+    frequencies: int = 5  # Fourier features of x_t: sin and cos at pi * 2^k for k < frequencies
+    lr: float = 2e-3
+    batch_size: int = 256
+    steps: int = field(default_factory=lambda: pick(fast=200, full=10_000))
+
+
+def toy_config(dataset: str) -> ToyDiffusionConfig:
+    """The notebook's settings for "grid25" or "swissroll" (the benchmark trains the same).
+
+    They differ in ``data_scale`` only, the data's extent: the model sees points in about [-1, 1].
+    """
+    scales = {"grid25": 4.0, "swissroll": 2.5}
+    if dataset not in scales:
+        raise ValueError(f"No settings for {dataset!r}; choose one of {sorted(scales)}, "
+                         "or make a ToyDiffusionConfig(data_scale=...) for the data's extent.")
+    return ToyDiffusionConfig(data_scale=scales[dataset])
+
+
+class ToyDenoiser(nn.Module):
+    """eps_theta(x_t, t) for 2-D points: an MLP on x_t (B, 2), its Fourier features and t's embedding -> (B, 2).
+
+    Near a mode of a narrow mixture the noise to predict changes fast with x_t (for the grid, it
+    points to the nearest of 25 centres). An MLP of x_t alone is slow to learn such sharp functions;
+    sin and cos of x_t at a few frequencies (Tancik et al., 2020) make them easy.
+    """
+
+    def __init__(self, config: ToyDiffusionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(config.frequencies), persistent=False)
+        sizes = [2 + 4 * config.frequencies + config.time_dim] + [config.hidden] * config.layers
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(n_in, n_out), nn.SiLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(config.hidden, 2))
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        angles = (x_t[:, :, None] * self.frequencies).flatten(1)  # (B, 2 * frequencies)
+        time = timestep_embedding(t, self.config.time_dim)  # (B, time_dim)
+        return self.net(torch.cat([x_t, angles.sin(), angles.cos(), time], dim=1))
+
+    def from_data(self, points: torch.Tensor) -> torch.Tensor:
+        """Points (B, 2) -> the model's space, about [-1, 1]."""
+        return points / self.config.data_scale
+
+    def to_data(self, x: torch.Tensor) -> torch.Tensor:
+        """Samples in the model's space -> points."""
+        return x * self.config.data_scale
+
+
+# ---------------------------------------------------------------- training
+
+
+def make_schedule(config) -> tuple[torch.Tensor, torch.Tensor]:
+    """(betas, alpha_bar), each (T,), for a config's ``schedule`` ("linear" or "cosine") and ``timesteps``."""
+    if config.schedule == "linear":
+        betas = linear_betas(config.timesteps)
+        return betas, alpha_bar(betas)
+    if config.schedule == "cosine":
+        ab = cosine_alpha_bar(config.timesteps)
+        return betas_from_alpha_bar(ab), ab
+    raise ValueError(f"Unknown schedule {config.schedule!r}: choose 'linear' or 'cosine'.")
+
+
+def train_diffusion(model: nn.Module, x: torch.Tensor, alpha_bar: torch.Tensor, *, steps: int, batch_size: int,
+                    lr: float, loss: Callable[..., torch.Tensor] = ddpm_loss, desc: str = "diffusion",
+                    progress: bool = True) -> History:
+    """Minimise ``loss(model, x0, alpha_bar)`` (your ``ddpm_loss`` in the notebook) on random batches of ``x``.
+
+    ``x`` (N, ...) is already in the model's space and on its device. Adam, with the learning rate
+    decaying along a cosine to 0, so the last weights need no averaging (an EMA of them samples no better).
+    """
+    model.to(x.device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    alpha_bar = alpha_bar.to(x.device)
+
+    def step(x0: torch.Tensor) -> torch.Tensor:
+        value = loss(model, x0, alpha_bar)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        schedule.step()
+        return value
+
+    def batch() -> torch.Tensor:
+        return x[torch.randint(len(x), (batch_size,), device=x.device)]
+
+    history = fit(step, batch, steps=steps, desc=desc, progress=progress)
+    model.eval()
+    return history
+
+
+def train_toy_diffusion(points: torch.Tensor, config: ToyDiffusionConfig,
+                        loss: Callable[..., torch.Tensor] = ddpm_loss, desc: str = "diffusion",
+                        progress: bool = True) -> tuple[ToyDenoiser, History]:
+    """Train a ``ToyDenoiser`` on (N, 2) ``points``, on their device, with the config's schedule."""
+    model = ToyDenoiser(config).to(points.device)
+    history = train_diffusion(model, model.from_data(points), make_schedule(config)[1], steps=config.steps,
+                              batch_size=config.batch_size, lr=config.lr, loss=loss, desc=desc, progress=progress)
+    return model, history
