@@ -292,7 +292,10 @@ class ToyDenoiser(nn.Module):
 
 
 def make_schedule(config) -> tuple[torch.Tensor, torch.Tensor]:
-    """(betas, alpha_bar), each (T,), for a config's ``schedule`` ("linear" or "cosine") and ``timesteps``."""
+    """The betas and alpha_bar, (T,) each, of a config's ``schedule`` ("linear" or "cosine") and ``timesteps``.
+
+    ``config`` is a ``ToyDiffusionConfig`` or a ``unet.DigitsDiffusionConfig``.
+    """
     if config.schedule == "linear":
         betas = linear_betas(config.timesteps)
         return betas, alpha_bar(betas)
