@@ -31,8 +31,8 @@ os.environ.pop("COURSE_FAST", None)  # FULL mode: the configurations' defaults a
 import torch  # noqa: E402
 
 from course_utils import config, data, metrics  # noqa: E402
-from course_utils.diffusion import (ddim_sample, ddpm_sample, make_schedule, toy_config,  # noqa: E402
-                                    train_toy_diffusion)
+from course_utils.diffusion import ddim_sample, ddpm_sample, make_schedule  # noqa: E402
+from course_utils.toy_diffusion import toy_config, train_toy_diffusion  # noqa: E402
 from course_utils.unet import DigitsDiffusionConfig, train_digits_diffusion  # noqa: E402
 
 DDIM_STEPS = (250, 100, 50, 20, 10)

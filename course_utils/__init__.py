@@ -14,6 +14,7 @@ One concept per module, each readable top to bottom:
 - ``widgets``: interactive figures that fall back to a static view when headless.
 - ``pca``, ``autoencoders``, ``vae`` (notebook 01): PCA, autoencoders, the VAE.
 - ``gans``, ``dcgan`` (notebook 02): GAN losses and step, 2-D GANs, a DCGAN on digits.
+- ``diffusion``, ``toy_diffusion``, ``unet`` (notebook 03): schedules, DDPM and DDIM, denoisers.
 """
 from importlib.metadata import PackageNotFoundError, version
 

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from course_utils import data, metrics
-from course_utils.diffusion import (Samples, ToyDenoiser, ToyDiffusionConfig, alpha_bar, betas_from_alpha_bar,
-                                    cosine_alpha_bar, ddim_sample, ddim_step, ddim_timesteps, ddpm_loss, ddpm_sample,
-                                    ddpm_step, linear_betas, make_schedule, predict_noise, q_sample,
-                                    timestep_embedding, toy_config, train_diffusion, train_toy_diffusion)
+from course_utils.diffusion import (Samples, alpha_bar, betas_from_alpha_bar, cosine_alpha_bar, ddim_sample, ddim_step,
+                                    ddim_timesteps, ddpm_loss, ddpm_sample, ddpm_step, linear_betas, make_schedule,
+                                    predict_noise, q_sample, timestep_embedding, train_diffusion)
+from course_utils.toy_diffusion import ToyDenoiser, ToyDiffusionConfig, toy_config, train_toy_diffusion
 from course_utils.unet import DigitsDenoiser, DigitsDiffusionConfig, train_digits_diffusion
 
 T = 1000
