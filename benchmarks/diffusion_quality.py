@@ -34,6 +34,7 @@ from course_utils import config, data, metrics  # noqa: E402
 from course_utils.diffusion import ddim_sample, ddpm_sample, make_schedule  # noqa: E402
 from course_utils.toy_diffusion import toy_config, train_toy_diffusion  # noqa: E402
 from course_utils.unet import DigitsDiffusionConfig, train_digits_diffusion  # noqa: E402
+from goals import report  # noqa: E402  (benchmarks/goals.py)
 
 DDIM_STEPS = (250, 100, 50, 20, 10)
 
@@ -113,11 +114,7 @@ def main() -> int:
               ddpm_calls >= 20 * ddim_calls),
              (f"training + sampling time (s, {torch.get_num_threads()} threads)", f"{compute:.0f}", "reported", True)]
     print()
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'measured':<10}  {'goal':<10}  pass")
-    for name, value, goal, passed in rows:
-        print(f"{name:<{width}}  {value:<10}  {goal:<10}  {'yes' if passed else 'NO'}")
-    return 0 if all(r[3] for r in rows) else 1
+    return report(rows)
 
 
 if __name__ == "__main__":
