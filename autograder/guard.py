@@ -30,6 +30,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import importlib
+import importlib.util
 import os
 import pathlib
 import re
@@ -92,6 +93,9 @@ class Guard:
         self.busy = threading.local()  # no audit checks inside the guard's own work
         self.snapshot: dict[str, tuple] = {}
         self.references: dict[str, tuple] = {}  # "module.name" -> (module, the refusing wrapper)
+        # Libraries that load their compiled parts with ctypes when first imported (torchvision's ops).
+        spec = importlib.util.find_spec("torchvision")
+        self.loadable = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
 
     # --- what may be touched -------------------------------------------------------------
     def _inside(self, path, roots) -> bool:
@@ -148,7 +152,8 @@ class Guard:
                        "os.forkpty", "pty.spawn", "socket.connect", "socket.sendto", "sys.settrace",
                        "sys.setprofile", "sys.addaudithook", "ctypes.cdata", "ctypes.dlopen",
                        "sqlite3.enable_load_extension", "sqlite3.load_extension"):
-            self.refuse(event)
+            if not (event == "ctypes.dlopen" and args and args[0] and self._inside(args[0], self.loadable)):
+                self.refuse(event)
         elif event in ("os.kill", "os.killpg", "signal.pthread_kill") and args and args[0] != os.getpid():
             self.refuse(f"{event} (another process)")
         elif event == "object.__setattr__" and args[1] in ("__code__", "__defaults__", "__kwdefaults__"):
@@ -315,6 +320,8 @@ class Guard:
 
     def _changes(self, group: str, now: dict) -> list[str]:
         before, after = self.snapshot[group][1], dict(now.get(group, (None, {}))[1])
+        if group == "torch" and _dynamo_rewrap(before.get("manual_seed"), after.get("manual_seed")):
+            before["manual_seed"] = _identity(after["manual_seed"])  # torch's own, from now on watched as such
         changed = [f"{group}.{key} was changed" for key, parts in before.items()
                    if not _same(_identity(after.pop(key, _MISSING)), parts)]
         if after and group not in ("numpy", "torch"):  # new names in watched groups (lazy imports aside)
@@ -468,6 +475,21 @@ def _identity(value) -> tuple:
         return (value, None)
     cells = value.__closure__ if value.__module__ == __name__ else None
     return (value, value.__code__, *(c.cell_contents for c in cells or ()))
+
+
+def _dynamo_rewrap(before: tuple | None, value) -> bool:
+    """Whether ``value`` is what importing torch._dynamo makes of torch.manual_seed (snapshotted as
+    ``before``): torch's lazy ``_disable_dynamo`` wrapper, with torch's own code and globals, around
+    the snapshotted function. Built any other way, it is a change like any other."""
+    import torch
+
+    if before is None or type(value) is not types.FunctionType or before[0] is value:
+        return False
+    genuine = torch._disable_dynamo(before[0])
+    return (value.__code__ is genuine.__code__ and value.__globals__ is genuine.__globals__
+            and _same(tuple(c.cell_contents for c in value.__closure__ or ()),
+                      tuple(c.cell_contents for c in genuine.__closure__ or ()))
+            and value.__defaults__ is None and value.__kwdefaults__ is None)
 
 
 def _same(a: tuple, b: tuple) -> bool:

@@ -146,15 +146,13 @@ def main() -> None:
     import matplotlib_inline.backend_inline  # noqa: F401
     import numpy  # noqa: F401
     import torch  # noqa: F401
-    # What the notebooks use and what, imported later, would look like tampering: torch._dynamo
-    # rewraps torch.manual_seed on first import (optimizers import it), torchvision opens its
-    # compiled ops with ctypes, and scikit-learn's thread control (threadpoolctl) opens the BLAS
-    # and OpenMP libraries with ctypes once and caches them.
+    # scikit-learn's thread control (threadpoolctl) opens the BLAS and OpenMP libraries with ctypes
+    # once and caches them: do it now, cheaply. torch._dynamo (which rewraps torch.manual_seed on
+    # first import; optimizers import it) and torchvision (which opens its compiled ops with ctypes)
+    # cost a second together, so they load when a notebook needs them and the guard knows both.
     import sklearn.linear_model  # noqa: F401
     import sklearn.manifold  # noqa: F401
     import threadpoolctl
-    import torch._dynamo  # noqa: F401
-    import torchvision  # noqa: F401
 
     threadpoolctl.ThreadpoolController()
 
@@ -179,6 +177,14 @@ def main() -> None:
                                       f"--IPKernelApp.parent_handle={parent}"])  # exit if the worker dies
     guard.limit_output()  # ipykernel has replaced sys.stdout and sys.stderr by now
     app.start()
+    # Shut down: the reply has been sent. Skip tearing down torch and the rest module by module
+    # (a second or more per submission); the worker starts a fresh kernel for the next one anyway.
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  a stream the kernel closed
+            pass
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -337,6 +337,27 @@ _send = zmq.Socket.send_multipart
 def send_multipart(self, parts, *args, **kwargs):  # where a message could be dropped or rewritten
     return _send(self, parts, *args, **kwargs)
 zmq.Socket.send_multipart = send_multipart''')
+    # --- the libraries' own lazy work is not tampering; the same effect forged is
+    subs["s-libraries"] = right('''\
+import torch, torchvision
+from sklearn.manifold import TSNE
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.Adam(model.parameters(), lr=0.1)  # its first step imports torch._dynamo,
+model(torch.randn(8, 4)).pow(2).mean().backward()        # which rewraps torch.manual_seed
+optimizer.step()
+torch.manual_seed(0)
+grid = torchvision.utils.make_grid(torch.rand(4, 1, 8, 8), nrow=2)
+boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+kept = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5)  # a compiled op, loaded on first use
+points = TSNE(perplexity=2, init="random", random_state=0).fit_transform(torch.rand(10, 4).numpy())
+print(grid.shape, kept.tolist(), points.shape)''')
+    subs["t10b-forge-manual-seed"] = wrong('''\
+import torch
+_seed = torch.manual_seed
+torch.manual_seed = torch._disable_dynamo(lambda seed: _seed(0))  # torch's wrapper, around another function''')
+    subs["t10c-load-library"] = right('''\
+import ctypes
+libc = ctypes.CDLL("libc.so.6")''')
     return subs
 
 
@@ -492,6 +513,7 @@ def outputs_text(nb_json: str) -> str:
 HONEST = {  # student: (status, score)
     "s01-solved": ("graded", 3), "s02-unsolved": ("graded", 0), "s03-partly-wrong": ("graded", 1),
     "s-lean-solved": ("graded", 3), "s-lean-wrong": ("graded", 0), "r-late": ("graded", 0),
+    "s-libraries": ("graded", 3),
 }
 TAMPERING = {  # student: (status, score, a flag that says why)
     "t04-edit-test-cell": ("graded", 0, "test cell check_cosine_visible was edited"),
@@ -501,6 +523,8 @@ TAMPERING = {  # student: (status, score, a flag that says why)
     "t08-rename-test-cell": ("graded", 0, "unknown nbgrader cell 'check_cosine_visible_mine' was added"),
     "t09-patch-checks": ("graded", 0, "[grader] tampering: checks.check_"),
     "t10-patch-torch": ("graded", 0, "[grader] tampering: torch."),
+    "t10b-forge-manual-seed": ("graded", 0, "[grader] tampering: torch.manual_seed"),
+    "t10c-load-library": ("graded", 3, "[grader] blocked: ctypes.dlopen"),
     "t11-patch-builtins": ("graded", 0, "[grader] tampering: builtins.isinstance"),
     "t12a-patch-checkfailed": ("graded", 0, "[grader] tampering: checks.CheckFailed"),
     "t12b-patch-assertionerror": ("graded", 0, "[grader] tampering: builtins.AssertionError"),
