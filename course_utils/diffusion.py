@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .reference import answers
-from .train import History, fit
+from .train import History, minimise
 
 # ---------------------------------------------------------------- the noise schedule
 
@@ -252,22 +252,6 @@ def train_diffusion(model: nn.Module, x: torch.Tensor, alpha_bar: torch.Tensor, 
     ``x`` (N, ...) is already in the model's space and on its device. Adam, with the learning rate
     decaying along a cosine to 0, so the last weights need no averaging (an EMA of them samples no better).
     """
-    model.to(x.device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     alpha_bar = alpha_bar.to(x.device)
-
-    def step(x0: torch.Tensor) -> torch.Tensor:
-        value = loss(model, x0, alpha_bar)
-        optimizer.zero_grad(set_to_none=True)
-        value.backward()
-        optimizer.step()
-        schedule.step()
-        return value
-
-    def batch() -> torch.Tensor:
-        return x[torch.randint(len(x), (batch_size,), device=x.device)]
-
-    history = fit(step, batch, steps=steps, desc=desc, progress=progress)
-    model.eval()
-    return history
+    return minimise(model, lambda x0: loss(model, x0, alpha_bar), x, steps=steps, batch_size=batch_size, lr=lr,
+                    desc=desc, progress=progress)

@@ -115,6 +115,30 @@ def digits_frechet_distance(images_a: torch.Tensor, images_b: torch.Tensor) -> f
     return frechet_distance(model.features(images_a.float()), model.features(images_b.to(images_a.device).float()))
 
 
+def energy_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """2 E||a - b|| - E||a - a'|| - E||b - b'|| between two sets of points (N, D) and (M, D).
+
+    Zero exactly when the two distributions are equal (Szekely and Rizzo, 2013); it sees both
+    points in the wrong place and parts of the data left uncovered. Uses all pairs: keep N, M to a few thousand.
+    """
+    a, b = a.double(), b.to(a.device).double()
+    return float(2 * torch.cdist(a, b).mean() - torch.cdist(a, a).mean() - torch.cdist(b, b).mean())
+
+
+@torch.no_grad()
+def digits_class_spread(images: torch.Tensor, labels: torch.Tensor) -> float:
+    """How varied (N, 1, 8, 8) digits are within their classes: in the reference classifier's features,
+    the mean squared distance of each image to the mean of its class (labels (N,)), averaged over classes.
+
+    Divide by the same for real digits (e.g. the test set with its labels) to read it as a fraction.
+    """
+    features = digits_classifier(images.device).features(images.float())  # (N, F)
+    labels = labels.to(images.device)
+    spreads = [(features[labels == c] - features[labels == c].mean(dim=0)).square().sum(dim=1).mean()
+               for c in labels.unique() if int((labels == c).sum()) > 1]
+    return float(torch.stack(spreads).mean())
+
+
 @dataclass
 class ModeCoverage:
     modes_covered: int  # modes nearest to at least one high-quality sample

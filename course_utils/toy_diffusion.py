@@ -35,11 +35,11 @@ class ToyDiffusionConfig:
 
 
 def toy_config(dataset: str) -> ToyDiffusionConfig:
-    """The notebook's settings for "grid25" or "swissroll" (the benchmark trains the same).
+    """The notebooks' settings for "grid25", "swissroll" (03) or "moons" (04); the benchmarks train the same.
 
     They differ in ``data_scale`` only, the data's extent: the model sees points in about [-1, 1].
     """
-    scales = {"grid25": 4.0, "swissroll": 2.5}
+    scales = {"grid25": 4.0, "swissroll": 2.5, "moons": 2.0}
     if dataset not in scales:
         raise ValueError(f"No settings for {dataset!r}; choose one of {sorted(scales)}, "
                          "or make a ToyDiffusionConfig(data_scale=...) for the data's extent.")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 Batch = Any
@@ -130,3 +131,35 @@ def _flush(pending: dict[str, list], history: History) -> None:
             floats = torch.stack([torch.as_tensor(v, dtype=torch.float32).cpu() for v in values]).tolist()
             history.values.setdefault(name, []).extend(floats)
             values.clear()
+
+
+def minimise(model: nn.Module, loss: Callable[..., torch.Tensor], x: torch.Tensor | tuple[torch.Tensor, ...], *,
+             steps: int, batch_size: int, lr: float, desc: str = "training", progress: bool = True) -> History:
+    """Minimise ``loss(batch)`` over ``model``'s parameters on random batches of rows of ``x``, where x lives.
+
+    ``x`` may be a tuple of tensors with the same number of rows (e.g. codes and labels): then the
+    same rows of each make a batch, and the loss is called as ``loss(*batch)``.
+
+    Adam, with the learning rate decaying along a cosine to 0 (so the last weights need no averaging).
+    The generative models of notebooks 03 and 04 all train this way; only the loss differs.
+    """
+    tensors = x if isinstance(x, tuple) else (x,)
+    model.to(tensors[0].device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+
+    def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        value = loss(*batch)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        schedule.step()
+        return value
+
+    def batch() -> tuple[torch.Tensor, ...]:
+        rows = torch.randint(len(tensors[0]), (batch_size,), device=tensors[0].device)
+        return tuple(t[rows] for t in tensors)
+
+    history = fit(step, batch, steps=steps, desc=desc, progress=progress)
+    model.eval()
+    return history

@@ -119,20 +119,24 @@ def scatter2d(points: torch.Tensor, labels: torch.Tensor | None = None, centres:
 
 
 def density2d(density: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor, lim: float = 3.0,
-              resolution: int = 200, title: str | None = None, ax=None, log: bool = False):
-    """A heat map of a 2-D density: a function of (M, 2) points, or a histogram of (N, 2) samples."""
+              resolution: int = 200, title: str | None = None, ax=None, log: bool = False,
+              centre: tuple[float, float] = (0.0, 0.0)):
+    """A heat map of a 2-D density: a function of (M, 2) points, or a histogram of (N, 2) samples.
+
+    It covers the square of half-width ``lim`` around ``centre``.
+    """
     fig, ax = _new_axes(ax, (4.5, 4.5))
+    (x0, x1), (y0, y1) = [(c - lim, c + lim) for c in centre]
     if callable(density):
-        axis = torch.linspace(-lim, lim, resolution)
-        grid = torch.cartesian_prod(axis, axis)  # (R*R, 2), x varies slowest
-        with torch.no_grad():
+        grid = torch.cartesian_prod(torch.linspace(x0, x1, resolution), torch.linspace(y0, y1, resolution))
+        with torch.no_grad():  # grid: (R*R, 2), x varies slowest
             values = _numpy(density(grid)).reshape(resolution, resolution).T  # rows = x_2
     else:
         p = _numpy(density)
-        values, _, _ = np.histogram2d(p[:, 1], p[:, 0], bins=resolution, range=[[-lim, lim], [-lim, lim]])
+        values, _, _ = np.histogram2d(p[:, 1], p[:, 0], bins=resolution, range=[[y0, y1], [x0, x1]])
     if log:
         values = np.log(np.maximum(values, 1e-12))
-    image = ax.imshow(values, origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma", aspect="equal")
+    image = ax.imshow(values, origin="lower", extent=(x0, x1, y0, y1), cmap="magma", aspect="equal")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.grid(False)
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)

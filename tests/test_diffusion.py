@@ -260,7 +260,7 @@ def test_denoisers_map_shapes_and_round_trip_the_data():
 
 
 def test_toy_config_scales_each_dataset_to_about_unit_extent():
-    for name in ("grid25", "swissroll"):
+    for name in ("grid25", "swissroll", "moons"):
         points = data.load(name, "train").x
         scaled = ToyDenoiser(toy_config(name)).from_data(points)
         assert 0.8 < float(scaled.abs().max()) < 1.3
