@@ -133,11 +133,16 @@ class Flow(nn.Module):
             log_det = log_det + layer_log_det
         return z, log_det
 
-    def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        """z (B, D) -> x (B, D): the layers undone in reverse order."""
-        for mask, net in zip(reversed(self.masks), reversed(self.nets)):
+    def inverse(self, z: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+        """z (B, D) -> x (B, D): the layers undone in reverse order, then the standardisation.
+
+        With ``layers = k`` < ``config.layers``, only the last k layers are undone (and not the
+        standardisation): how far a point has come on its way from z to x.
+        """
+        layers = len(self.nets) if layers is None else layers
+        for mask, net in list(zip(self.masks, self.nets))[::-1][:layers]:
             z = self.coupling_inverse(z, mask, net)
-        return z * self.std + self.mean
+        return z * self.std + self.mean if layers == len(self.nets) else z
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, nll: Callable = negative_log_likelihood) -> torch.Tensor:

@@ -38,7 +38,7 @@ from .augment import Augmentation, Policy, colour_drop, colour_jitter, crop_flip
 from .config import pick
 from .reference import answers
 from .similarity import cosine_similarity_matrix
-from .train import History, fit
+from .train import History, minimise
 
 Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # nt_xent(z1, z2, temperature) -> ()
 
@@ -134,27 +134,6 @@ class SimCLR(nn.Module):
         return h, self.head(h)  # (B, F), (B, P)
 
 
-def _optimise(model: nn.Module, compute_loss: Callable[[torch.Tensor], torch.Tensor], n: int,
-              config: SimCLRConfig, device: torch.device, desc: str, progress: bool) -> History:
-    """AdamW on random batches of ``config.batch_size`` row indices out of n, cosine decay of the rate to 0."""
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
-
-    def step(rows: torch.Tensor) -> torch.Tensor:
-        loss = compute_loss(rows)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        return loss
-
-    history = fit(step, lambda: torch.randperm(n, device=device)[:config.batch_size], steps=config.steps,
-                  desc=desc, progress=progress)
-    model.eval()
-    return history
-
-
 def train_simclr(images: torch.Tensor, config: SimCLRConfig | None = None, augment: Augmentation | None = None,
                  loss: Loss = nt_xent, generator: torch.Generator | None = None, progress: bool = True
                  ) -> tuple[SimCLR, History]:
@@ -169,14 +148,14 @@ def train_simclr(images: torch.Tensor, config: SimCLRConfig | None = None, augme
     augment = augment or augmentation(config)
     model = SimCLR(config)
 
-    def compute_loss(rows: torch.Tensor) -> torch.Tensor:
-        x = images[rows]  # (N, 3, H, W)
+    def compute_loss(x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W), N distinct images
         views = augment(torch.cat([x, x]), generator=generator)  # (2N, 3, H, W): one policy call, two draws each
         _, z = model(views)  # (2N, P): one forward pass, so batch norm sees both views together
         z1, z2 = z.chunk(2)  # (N, P) each, row k of both from image k
         return loss(z1, z2, config.temperature)
 
-    history = _optimise(model, compute_loss, len(images), config, images.device, "SimCLR", progress)
+    history = minimise(model, compute_loss, images, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
+                       weight_decay=config.weight_decay, distinct=True, desc="SimCLR", progress=progress)
     return model, history
 
 
@@ -205,11 +184,13 @@ def train_supervised(images: torch.Tensor, labels: torch.Tensor, config: SimCLRC
     augment = augment or augmentation(config)
     model = Supervised(config, int(labels.max()) + 1)
 
-    def compute_loss(rows: torch.Tensor) -> torch.Tensor:
-        _, logits = model(augment(images[rows], generator=generator))  # (N, classes)
-        return F.cross_entropy(logits, labels[rows])
+    def compute_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        _, logits = model(augment(x, generator=generator))  # (N, classes)
+        return F.cross_entropy(logits, y)
 
-    history = _optimise(model, compute_loss, len(images), config, images.device, "supervised", progress)
+    history = minimise(model, compute_loss, (images, labels.to(images.device)), steps=config.steps,
+                       batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay, distinct=True,
+                       desc="supervised", progress=progress)
     return model, history
 
 

@@ -134,18 +134,22 @@ def _flush(pending: dict[str, list], history: History) -> None:
 
 
 def minimise(model: nn.Module, loss: Callable[..., torch.Tensor], x: torch.Tensor | tuple[torch.Tensor, ...], *,
-             steps: int, batch_size: int, lr: float, desc: str = "training", progress: bool = True) -> History:
+             steps: int, batch_size: int, lr: float, weight_decay: float = 0.0, distinct: bool = False,
+             desc: str = "training", progress: bool = True) -> History:
     """Minimise ``loss(batch)`` over ``model``'s parameters on random batches of rows of ``x``, where x lives.
 
     ``x`` may be a tuple of tensors with the same number of rows (e.g. codes and labels): then the
-    same rows of each make a batch, and the loss is called as ``loss(*batch)``.
+    same rows of each make a batch, and the loss is called as ``loss(*batch)``. Rows are drawn with
+    replacement, or ``distinct`` within a batch (contrastive losses need that: a repeated image
+    would be its own negative).
 
-    Adam, with the learning rate decaying along a cosine to 0 (so the last weights need no averaging).
-    The generative models of notebooks 03 and 04 all train this way; only the loss differs.
+    AdamW (Adam when ``weight_decay`` is 0), with the learning rate decaying along a cosine to 0, so
+    the last weights need no averaging. The models of notebooks 03 to 05 all train this way; only the
+    loss differs.
     """
     tensors = x if isinstance(x, tuple) else (x,)
     model.to(tensors[0].device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
 
     def step(batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -157,7 +161,8 @@ def minimise(model: nn.Module, loss: Callable[..., torch.Tensor], x: torch.Tenso
         return value
 
     def batch() -> tuple[torch.Tensor, ...]:
-        rows = torch.randint(len(tensors[0]), (batch_size,), device=tensors[0].device)
+        n, device = len(tensors[0]), tensors[0].device
+        rows = torch.randperm(n, device=device)[:batch_size] if distinct else torch.randint(n, (batch_size,), device=device)
         return tuple(t[rows] for t in tensors)
 
     history = fit(step, batch, steps=steps, desc=desc, progress=progress)
