@@ -156,3 +156,18 @@ def test_a_short_supervised_run_learns_the_labels():
     model, history = train_supervised(x, labels, TINY, augment=lambda v, generator=None: v, progress=False)
     assert sum(history.loss[-8:]) / 8 < sum(history.loss[:8]) / 8 - 0.3
     assert float((features(model, x, head=True).argmax(dim=1) == labels).float().mean()) > 0.8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_simclr_and_the_supervised_baseline_train_on_cuda():
+    device = torch.device("cuda")
+    x, labels = images_of_four_kinds(64)
+    x, labels = x.to(device), labels.to(device)
+    model, history = train_simclr(x, SimCLRConfig(width=8, feature_dim=16, projection_dim=8, batch_size=16, steps=3),
+                                  generator=torch.Generator(device).manual_seed(0), progress=False)
+    assert next(model.parameters()).device.type == "cuda" and len(history.loss) == 3
+    assert features(model, x).device.type == "cuda"
+    supervised, _ = train_supervised(x, labels, TINY, progress=False)
+    assert features(supervised, x, head=True).shape == (64, 4)
+    z1, z2 = pairs(6, 5, seed=4)
+    assert torch.allclose(nt_xent(z1.to(device), z2.to(device), 0.5).cpu(), nt_xent(z1, z2, 0.5), atol=1e-5)
