@@ -168,8 +168,11 @@ def loss_curve(curves: dict[str, Sequence[float]] | Sequence[float], title: str 
 
 def embedding_scatter(features: torch.Tensor, labels: torch.Tensor, method: str = "pca",
                       class_names: Sequence[str] | None = None, title: str | None = None, ax=None,
-                      seed: int = 0, s: float = 6.0):
-    """(N, D) features projected to 2-D by PCA or t-SNE, coloured by label, with a legend of class names."""
+                      seed: int = 0, s: float = 6.0, colours: Sequence[str] | None = None):
+    """(N, D) features projected to 2-D by PCA or t-SNE, coloured by label, with a legend of class names.
+
+    ``colours``: one matplotlib colour per class (default: the tab10 cycle), e.g. the colours a label names.
+    """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -184,7 +187,8 @@ def embedding_scatter(features: torch.Tensor, labels: torch.Tensor, method: str 
     y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)  # keep ints
     for k in np.unique(y):
         name = class_names[k] if class_names is not None else str(k)
-        ax.scatter(xy[y == k, 0], xy[y == k, 1], s=s, color=plt.cm.tab10(int(k) % 10), label=name, linewidths=0)
+        colour = colours[k] if colours is not None else plt.cm.tab10(int(k) % 10)
+        ax.scatter(xy[y == k, 0], xy[y == k, 1], s=s, color=colour, label=name, linewidths=0)
     ax.legend(markerscale=2, fontsize=8, loc="best", ncol=2 if len(np.unique(y)) > 6 else 1)
     ax.set(xlabel=f"{method.upper()} 1", ylabel=f"{method.upper()} 2", title=title or f"{method.upper()} embedding")
     ax.set_xticks([])
