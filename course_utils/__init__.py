@@ -15,6 +15,8 @@ One concept per module, each readable top to bottom:
 - ``pca``, ``autoencoders``, ``vae`` (notebook 01): PCA, autoencoders, the VAE.
 - ``gans``, ``dcgan`` (notebook 02): GAN losses and step, 2-D GANs, a DCGAN on digits.
 - ``diffusion``, ``toy_diffusion``, ``unet`` (notebook 03): schedules, DDPM and DDIM, denoisers.
+- ``flows``, ``flow_matching``, ``latent_diffusion`` (notebook 04): RealNVP, flow matching, latent diffusion, guidance.
+- ``augment``, ``colour``, ``simclr``, ``dino`` (notebook 05): batched augmentations, NT-Xent, SimCLR, DINO.
 """
 from importlib.metadata import PackageNotFoundError, version
 
