@@ -135,8 +135,8 @@ class SimCLR(nn.Module):
 
 
 def train_simclr(images: torch.Tensor, config: SimCLRConfig | None = None, augment: Augmentation | None = None,
-                 loss: Loss = nt_xent, generator: torch.Generator | None = None, progress: bool = True
-                 ) -> tuple[SimCLR, History]:
+                 loss: Loss = nt_xent, generator: torch.Generator | None = None, progress: bool = True,
+                 desc: str = "SimCLR") -> tuple[SimCLR, History]:
     """Train a SimCLR model on unlabelled images (N, 3, 32, 32) in [0, 1], on the images' device.
 
     Each step: a batch of images, two views of each by ``augment`` (default ``augmentation(config)``), then
@@ -155,7 +155,7 @@ def train_simclr(images: torch.Tensor, config: SimCLRConfig | None = None, augme
         return loss(z1, z2, config.temperature)
 
     history = minimise(model, compute_loss, images, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                       weight_decay=config.weight_decay, distinct=True, desc="SimCLR", progress=progress)
+                       weight_decay=config.weight_decay, distinct=True, desc=desc, progress=progress)
     return model, history
 
 

@@ -1,0 +1,97 @@
+"""SimCLR's study of augmentation pairs (notebook 05; Figure 5 of Chen et al., 2020), at laptop scale.
+
+The paper trains SimCLR with one transformation, or with a composition of two, and reports the linear
+probe of each: no single transformation suffices, and crop followed by colour distortion is by far the
+best pair. The reason is a shortcut: two crops of one image share their colour histogram, so without
+colour distortion the encoder can match views by colour alone and learn little else.
+
+Here each cell of the table is a short SimCLR run (``simclr.train_simclr`` with ``config``, one
+``pair_policy`` for both views) followed by a linear probe for the label on frozen h:
+
+- the diagonal: one transformation alone; above it: the row's transformation, then the column's. The
+  table is filled symmetrically (the paper measures both orders; here each pair is trained once);
+- "colour" is colour distortion as SimCLR uses it, jitter (p = 0.8) then colour drop (p =
+  ``config.colour_drop_p``); "crop" is crop and resize with ``config.crop_scale``; the others are
+  ``augment.AUGMENTATIONS`` with their defaults, applied to every image.
+
+The paper applies the transformations to one branch only, the other view being the (cropped) original;
+here both views are augmented, as in SimCLR's training. Every run starts from the same seed.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+from . import metrics
+from .augment import AUGMENTATIONS, Augmentation, Policy, crop_resize, policy
+from .colour import colour_drop, colour_jitter
+from .config import seed_everything
+from .simclr import SimCLRConfig, features, train_simclr
+
+FIGURE_5 = ("crop", "cutout", "colour", "sobel", "noise", "blur", "rotate")  # the paper's seven, in its order
+
+
+def transformation(name: str, config: SimCLRConfig, drop: Augmentation = colour_drop,
+                   sobel: Augmentation | None = None) -> tuple[list[Augmentation], list[float]]:
+    """The operators and probabilities of one of ``FIGURE_5``; ``drop`` and ``sobel`` may be your own."""
+    if name == "crop":
+        return [partial(crop_resize, scale=config.crop_scale)], [1.0]
+    if name == "colour":
+        return [colour_jitter, drop], [0.8, config.colour_drop_p]
+    if name == "sobel" and sobel is not None:
+        return [sobel], [1.0]
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown transformation {name!r}; choose from {', '.join(FIGURE_5)}.")
+    return [AUGMENTATIONS[name]], [1.0]
+
+
+def pair_policy(first: str, second: str, config: SimCLRConfig, **mine: Augmentation) -> Policy:
+    """``first`` then ``second`` (one transformation when they are equal), as a policy for both views."""
+    ops, p = transformation(first, config, **mine)
+    if second != first:
+        more_ops, more_p = transformation(second, config, **mine)
+        ops, p = ops + more_ops, p + more_p
+    return policy(*ops, p=p)
+
+
+@dataclass
+class Ablation:
+    """The result: ``probe[i, j]`` the linear probe after training with names[i] then names[j] (symmetric)."""
+
+    names: tuple[str, ...]
+    probe: torch.Tensor  # (k, k)
+    seconds: float  # training and probing, all cells
+
+    def best(self) -> tuple[str, str]:
+        """The pair of different transformations with the highest probe."""
+        k = len(self.names)
+        off = self.probe.clone()
+        off[torch.eye(k, dtype=torch.bool)] = -1.0
+        i, j = divmod(int(off.argmax()), k)
+        return self.names[min(i, j)], self.names[max(i, j)]
+
+
+def pair_ablation(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                  names: tuple[str, ...] = FIGURE_5, config: SimCLRConfig | None = None, probe_images: int = 2000,
+                  seed: int = 0, progress: bool = True, **mine: Augmentation) -> Ablation:
+    """Train one SimCLR per pair of ``names`` (and per single one) on train's images, on their device.
+
+    ``train`` and ``test`` are (images (N, 3, 32, 32), labels (N,)); the probe is fitted on the first
+    ``probe_images`` training images and scored on the test images. ``mine``: your ``drop`` or ``sobel``.
+    """
+    config = config or SimCLRConfig()
+    k, start = len(names), time.perf_counter()
+    probe = torch.full((k, k), float("nan"))
+    cells = list(itertools.combinations_with_replacement(range(k), 2))
+    for n, (i, j) in enumerate(cells):
+        seed_everything(seed)
+        model, _ = train_simclr(train[0], config, augment=pair_policy(names[i], names[j], config, **mine),
+                                desc=f"{n + 1}/{len(cells)}: {names[i]} + {names[j]}", progress=progress)
+        a, b = features(model, train[0][:probe_images]).cpu(), features(model, test[0]).cpu()
+        probe[i, j] = probe[j, i] = metrics.linear_probe_accuracy(a, train[1][:probe_images].cpu(), b, test[1].cpu())
+    return Ablation(tuple(names), probe, time.perf_counter() - start)
+
