@@ -1,6 +1,6 @@
 """Notebook 05's linear-probe goal, measured in FULL mode on the shapes.
 
-    python benchmarks/simclr_quality.py [--device cpu] [--seeds 2]
+    python benchmarks/simclr_quality.py [--device cpu] [--seeds 2] [--ablation-seeds 1]
 
 For each seed, trains SimCLR (``course_utils.simclr.train_simclr`` with its FULL settings) and the
 same encoder with the shape labels (``train_supervised``, same augmentations, steps and optimiser),
@@ -10,6 +10,9 @@ split, scored on the test split. SimCLR is probed before the projection head (h)
 Goals (COURSE.md, the mean over seeds): SimCLR's probe on h within 5 points of the supervised
 encoder's, and at least 25 points above the random encoder's. Also reports kNN accuracy, the colour
 probe (what the features keep of what the augmentations change) and the training times.
+Then the augmentation-pair study as notebook 05 runs it (``course_utils.ablation.pair_ablation``: crop, colour
+and Sobel, one SimCLR of width 16 and 500 steps per cell, probes on 2,000 training images). Goal (COURSE.md):
+the strongest pair for the shape probe is crop plus colour, in every seed run.
 Exits with status 1 if a goal fails.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ os.environ.pop("COURSE_FAST", None)  # FULL mode: the configurations' defaults a
 import torch  # noqa: E402
 
 from course_utils import config, data, metrics  # noqa: E402
+from course_utils.ablation import pair_ablation  # noqa: E402
 from course_utils.simclr import SimCLR, SimCLRConfig, features, train_simclr, train_supervised  # noqa: E402
 from goals import report  # noqa: E402  (benchmarks/goals.py)
 
@@ -32,6 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--seeds", type=int, default=2, help="training seeds 0, 1, ...; goals use the mean (default 2)")
+    parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds of the pair study (default 1; 0 skips it)")
     args = parser.parse_args()
     device = config.get_device(args.device)
     train, test = data.load("shapes", "train"), data.load("shapes", "test")
@@ -72,6 +77,19 @@ def main() -> int:
              ">= 25 points", simclr_h - random_h >= 0.25),
             ("shape probe: SimCLR h / z / supervised / random", f"{simclr_h:.3f} / {mean('SimCLR z'):.3f} / "
              f"{supervised_h:.3f} / {random_h:.3f}", "reported", True)]
+    names, best_pairs = ("crop", "colour", "sobel"), []
+    for seed in range(args.ablation_seeds):
+        ablation = pair_ablation(train.x.to(device), test.x.to(device), {"shape": (train.y, test.y), "colour": colour},
+                                 names, SimCLRConfig(width=16, steps=500), probe_images=2000, seed=seed, progress=False)
+        best_pairs.append(ablation.best("shape"))
+        print(f"\npair study, seed {seed} ({ablation.seconds:.0f} s): probe for shape / colour, row then column")
+        for i, name in enumerate(names):
+            print(f"{name:>8} " + "  ".join(f"{float(ablation.probe['shape'][i, j]):.3f} / "
+                                              f"{float(ablation.probe['colour'][i, j]):.3f}" for j in range(len(names))))
+    if best_pairs:
+        rows.append((f"pair study: best pair for shape ({len(best_pairs)} seed(s))",
+                     ", ".join(" + ".join(pair) for pair in best_pairs), "crop + colour",
+                     all(pair == ("crop", "colour") for pair in best_pairs)))
     print()
     return report(rows)
 

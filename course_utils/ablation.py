@@ -60,38 +60,41 @@ def pair_policy(first: str, second: str, config: SimCLRConfig, **mine: Augmentat
 
 @dataclass
 class Ablation:
-    """The result: ``probe[i, j]`` the linear probe after training with names[i] then names[j] (symmetric)."""
+    """The result: ``probe[label][i, j]``, the linear probe for a label after training with names[i] then names[j]."""
 
     names: tuple[str, ...]
-    probe: torch.Tensor  # (k, k)
+    probe: dict[str, torch.Tensor]  # label -> (k, k), symmetric
     seconds: float  # training and probing, all cells
 
-    def best(self) -> tuple[str, str]:
-        """The pair of different transformations with the highest probe."""
+    def best(self, label: str | None = None) -> tuple[str, str]:
+        """The pair of different transformations with the highest probe for ``label`` (default: the first)."""
+        table = self.probe[label or next(iter(self.probe))]
         k = len(self.names)
-        off = self.probe.clone()
+        off = table.clone()
         off[torch.eye(k, dtype=torch.bool)] = -1.0
         i, j = divmod(int(off.argmax()), k)
         return self.names[min(i, j)], self.names[max(i, j)]
 
 
-def pair_ablation(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
-                  names: tuple[str, ...] = FIGURE_5, config: SimCLRConfig | None = None, probe_images: int = 2000,
-                  seed: int = 0, progress: bool = True, **mine: Augmentation) -> Ablation:
-    """Train one SimCLR per pair of ``names`` (and per single one) on train's images, on their device.
+def pair_ablation(train_images: torch.Tensor, test_images: torch.Tensor,
+                  labels: dict[str, tuple[torch.Tensor, torch.Tensor]], names: tuple[str, ...] = FIGURE_5,
+                  config: SimCLRConfig | None = None, probe_images: int = 2000, seed: int = 0,
+                  progress: bool = True, **mine: Augmentation) -> Ablation:
+    """Train one SimCLR per pair of ``names`` (and per single one) on ``train_images`` (N, 3, H, W), where they are.
 
-    ``train`` and ``test`` are (images (N, 3, 32, 32), labels (N,)); the probe is fitted on the first
-    ``probe_images`` training images and scored on the test images. ``mine``: your ``drop`` or ``sobel``.
+    ``labels``: name -> (train labels (N,), test labels (M,)); each gets a linear probe on frozen h, fitted
+    on the first ``probe_images`` training images and scored on ``test_images``. ``mine``: your ``drop``, ``sobel``.
     """
     config = config or SimCLRConfig()
     k, start = len(names), time.perf_counter()
-    probe = torch.full((k, k), float("nan"))
+    probe = {label: torch.full((k, k), float("nan")) for label in labels}
     cells = list(itertools.combinations_with_replacement(range(k), 2))
     for n, (i, j) in enumerate(cells):
         seed_everything(seed)
-        model, _ = train_simclr(train[0], config, augment=pair_policy(names[i], names[j], config, **mine),
+        model, _ = train_simclr(train_images, config, augment=pair_policy(names[i], names[j], config, **mine),
                                 desc=f"{n + 1}/{len(cells)}: {names[i]} + {names[j]}", progress=progress)
-        a, b = features(model, train[0][:probe_images]).cpu(), features(model, test[0]).cpu()
-        probe[i, j] = probe[j, i] = metrics.linear_probe_accuracy(a, train[1][:probe_images].cpu(), b, test[1].cpu())
+        a, b = features(model, train_images[:probe_images]).cpu(), features(model, test_images).cpu()
+        for label, (train_labels, test_labels) in labels.items():
+            accuracy = metrics.linear_probe_accuracy(a, train_labels[:probe_images].cpu(), b, test_labels.cpu())
+            probe[label][i, j] = probe[label][j, i] = accuracy
     return Ablation(tuple(names), probe, time.perf_counter() - start)
-

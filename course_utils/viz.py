@@ -198,20 +198,24 @@ def embedding_scatter(features: torch.Tensor, labels: torch.Tensor, method: str 
 
 def similarity_heatmap(matrix: torch.Tensor, row_labels: Sequence[str] | None = None,
                        col_labels: Sequence[str] | None = None, title: str | None = None, ax=None,
-                       vmin: float = -1.0, vmax: float = 1.0, annotate: bool | None = None):
-    """A similarity matrix as a heat map (the lecture's CLIP figure), values written in small matrices."""
+                       vmin: float = -1.0, vmax: float = 1.0, annotate: bool | None = None,
+                       label: str = "cosine similarity", cmap: str = "RdBu_r"):
+    """A similarity matrix as a heat map (the lecture's CLIP figure), values written in small matrices.
+
+    ``label`` names the colour bar; any other table of numbers can be drawn with its own label and ``cmap``.
+    """
     m = _numpy(matrix)
     fig, ax = _new_axes(ax, (0.45 * m.shape[1] + 2.5, 0.45 * m.shape[0] + 1.5))
-    image = ax.imshow(m, cmap="RdBu_r", vmin=vmin, vmax=vmax)
+    image = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax)
     if annotate if annotate is not None else m.size <= 100:
         for (i, j), v in np.ndenumerate(m):
-            position = (v - vmin) / (vmax - vmin)  # where v falls on the colour scale: dark at both ends
+            r, g, b, _ = image.cmap(image.norm(v))  # the cell's colour: white text on dark cells, black on light
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if position < 0.2 or position > 0.8 else "black")
+                    color="white" if 0.299 * r + 0.587 * g + 0.114 * b < 0.5 else "black")
     ax.set_xticks(range(m.shape[1]), col_labels if col_labels is not None else range(m.shape[1]),
                   rotation=90 if col_labels is not None else 0)
     ax.set_yticks(range(m.shape[0]), row_labels if row_labels is not None else range(m.shape[0]))
     ax.grid(False)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="cosine similarity")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     ax.set_title(title or "Similarity matrix")
     return fig

@@ -42,13 +42,17 @@ def test_your_own_operators_replace_the_reference_ones():
 
 def test_best_ignores_the_diagonal():
     probe = torch.tensor([[0.9, 0.5, 0.6], [0.5, 0.2, 0.7], [0.6, 0.7, 0.1]])
-    assert Ablation(("a", "b", "c"), probe, 0.0).best() == ("b", "c")
+    result = Ablation(("a", "b", "c"), {"shape": probe, "colour": 1 - probe}, 0.0)
+    assert result.best() == ("b", "c") and result.best("colour") == ("a", "b")
 
 
 def test_a_tiny_ablation_fills_a_symmetric_table_of_accuracies():
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 3, 32, 32, generator=g), torch.randint(3, (64,), generator=g)
-    result = pair_ablation((x, y), (x[:20], y[:20]), ("crop", "blur"), CONFIG, probe_images=40, progress=False)
-    assert result.probe.shape == (2, 2) and not result.probe.isnan().any()
-    assert torch.equal(result.probe, result.probe.T)
-    assert bool(((result.probe >= 0) & (result.probe <= 1)).all())
+    c = torch.randint(2, (64,), generator=g)
+    result = pair_ablation(x, x[:20], {"kind": (y, y[:20]), "colour": (c, c[:20])}, ("crop", "blur"), CONFIG,
+                           probe_images=40, progress=False)
+    for table in result.probe.values():
+        assert table.shape == (2, 2) and not table.isnan().any()
+        assert torch.equal(table, table.T)
+        assert bool(((table >= 0) & (table <= 1)).all())
