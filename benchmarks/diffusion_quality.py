@@ -1,14 +1,15 @@
 """Notebook 03's quality goals, measured in FULL mode on the embedded grid of 25 and digits.
 
-    python benchmarks/diffusion_quality.py [--device cpu] [--seed 0] [--sampling-seeds 3]
+    python benchmarks/diffusion_quality.py [--device cpu] [--seed 0] [--sampling-seeds 8]
 
 Trains exactly what the notebook trains in FULL mode, with the reference functions
 (``ddpm_loss``, ``ddpm_step``, ``ddim_step``): the 2-D denoiser on the grid of 25 and
 on the swiss roll, and the digits denoiser. Samples as the notebook does: 2,500 points
 with 1,000 ancestral steps on each 2-D dataset; as many digits as the train set holds
 (1,442) with DDPM (1,000 steps) and with DDIM at 250, 100, 50, 20 and 10 steps, the
-predicted x_0 clipped to the images' range [-1, 1], three times with different sampling seeds:
-one draw's distance swings by several tenths of the floor, so the goals use the mean. Prints what it measured, with wall
+predicted x_0 clipped to the images' range [-1, 1], eight times with different sampling seeds:
+one draw's distance swings by up to 1.3 x the floor, so the goals use the mean (with 5 draws the DDIM/DDPM
+ratio of one trained model read 1.32, with 8 it read 1.18: a few draws are too few for a 1.25 x goal). Prints what it measured, with wall
 times, and the goals: measured value, goal, pass.
 
 Goals (COURSE.md):
@@ -45,8 +46,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--seed", type=int, default=0, help="seeds training and sampling")
-    parser.add_argument("--sampling-seeds", type=int, default=3,
-                        help="digits: draws per sampler, seeds SEED, SEED+1, ...; the goals use the mean (default 3)")
+    parser.add_argument("--sampling-seeds", type=int, default=8,
+                        help="digits: draws per sampler, seeds SEED, SEED+1, ...; the goals use the mean (default 8)")
     args = parser.parse_args()
     device = config.get_device(args.device)
     print(f"Notebook 03 quality, FULL mode, on {device} with {torch.get_num_threads()} CPU threads, seed {args.seed}")
