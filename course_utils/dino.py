@@ -163,8 +163,8 @@ def update_teacher(teacher: nn.Module, student: nn.Module, momentum: float) -> N
 
 
 def train_dino(images: torch.Tensor, config: DINOConfig | None = None, augment: Augmentation | None = None,
-               generator: torch.Generator | None = None, progress: bool = True, student: DINO | None = None
-               ) -> tuple[DINO, History]:
+               generator: torch.Generator | None = None, progress: bool = True, student: DINO | None = None,
+               desc: str = "DINO") -> tuple[DINO, History]:
     """Train DINO on unlabelled images (N, 3, 32, 32) in [0, 1], on the images' device; returns the TEACHER.
 
     Each step: a batch of images, two views of each by ``augment`` (default ``simclr.augmentation(config)``),
@@ -203,7 +203,7 @@ def train_dino(images: torch.Tensor, config: DINOConfig | None = None, augment: 
         return loss
 
     history = minimise(student, compute_loss, images, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                       weight_decay=config.weight_decay, distinct=True, desc="DINO", progress=progress)
+                       weight_decay=config.weight_decay, distinct=True, desc=desc, progress=progress)
     update_teacher(teacher, student, teacher_momentum(config.steps - 1, config.steps, config.teacher_momentum))
     if entropies:
         history.values["target entropy"] = torch.stack(entropies).cpu().tolist()
