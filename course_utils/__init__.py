@@ -17,6 +17,7 @@ One concept per module, each readable top to bottom:
 - ``diffusion``, ``toy_diffusion``, ``unet`` (notebook 03): schedules, DDPM and DDIM, denoisers.
 - ``flows``, ``flow_matching``, ``latent_diffusion`` (notebook 04): RealNVP, flow matching, latent diffusion, guidance.
 - ``augment``, ``colour``, ``simclr``, ``dino`` (notebook 05): batched augmentations, NT-Xent, SimCLR, DINO.
+- ``clip``, ``unclip``, ``data.words`` (notebook 06): CLIP from scratch, zero-shot, a text-conditioned decoder, words on images.
 - ``fundamentals`` (notebook 07): an MLP's forward and backward by hand, conv/pool output sizes, SGD-momentum and Adam steps.
 """
 from importlib.metadata import PackageNotFoundError, version

@@ -18,12 +18,14 @@ def headless() -> bool:
     return os.environ.get("COURSE_HEADLESS", "").strip().lower() in {"1", "true", "yes"}
 
 
-def explore(draw: Callable[..., Any], static_panels: int = 4, **choices: Sequence[Any]):
+def explore(draw: Callable[..., Any], static_panels: int = 4, free_text: Sequence[str] = (),
+            **choices: Sequence[Any]):
     """Bind ``draw(**values)`` to one slider or menu per keyword; each keyword lists its choices.
 
     ``draw`` must draw on the current matplotlib axes (``plt.gca()``). Each control
-    starts at the middle of its choices. Headless, the first keyword's choices are
-    spread over ``static_panels`` panels and the others keep their middle value.
+    starts at the middle of its choices. The keywords named in ``free_text`` get a text box
+    that suggests their choices but takes anything typed (a prompt, say). Headless, the first
+    keyword's choices are spread over ``static_panels`` panels and the others keep their middle value.
     """
     if not choices:
         raise ValueError("explore() needs at least one keyword with a list of choices, e.g. sigma=[0.1, 0.5, 1.0]")
@@ -36,7 +38,10 @@ def explore(draw: Callable[..., Any], static_panels: int = 4, **choices: Sequenc
     for name, values in choices.items():
         common = dict(options=values, value=values[len(values) // 2], description=name,
                       style={"description_width": "initial"})
-        if all(isinstance(v, (int, float)) for v in values):
+        if name in free_text:
+            controls[name] = w.Combobox(placeholder="type here", ensure_option=False, continuous_update=False,
+                                        **{**common, "value": str(common["value"])})
+        elif all(isinstance(v, (int, float)) for v in values):
             controls[name] = w.SelectionSlider(continuous_update=False, **common)
         else:
             controls[name] = w.Dropdown(**common)

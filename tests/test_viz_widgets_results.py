@@ -311,6 +311,22 @@ def test_explore_interactive_menu_for_text_choices(monkeypatch, capsys):
     assert menu.value == "b"
 
 
+def test_explore_free_text_takes_what_is_typed(monkeypatch, capsys):
+    import ipywidgets
+
+    monkeypatch.delenv("COURSE_HEADLESS", raising=False)
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        result = widgets.explore(lambda prompt, k: calls.append((prompt, k)), free_text=("prompt",),
+                                 prompt=["a red star.", "a blue circle.", "a cross."], k=[1, 5])
+    box, slider = result.widget.children[:2]
+    assert isinstance(box, ipywidgets.Combobox) and isinstance(slider, ipywidgets.SelectionSlider)
+    assert box.value == "a blue circle." and list(box.options) == ["a red star.", "a blue circle.", "a cross."]
+    box.value = "a small green triangle on the left."  # not among the suggestions
+    assert calls[-1] == ("a small green triangle on the left.", 5)
+
+
 def test_explore_menu_passes_only_known_options(monkeypatch, capsys):
     monkeypatch.delenv("COURSE_HEADLESS", raising=False)
     with warnings.catch_warnings():

@@ -1,0 +1,370 @@
+"""CLIP (notebook 06): contrastive language-image pre-training, from scratch on the captioned shapes.
+
+CLIP (Radford et al., 2021) trains an image encoder and a text encoder together, so that an image and its
+caption land on nearby points of one joint embedding space. For a batch of N (image, caption) pairs:
+
+    I = normalise(W_i f(images))      (N, D) image embeddings, unit length
+    T = normalise(W_t g(captions))    (N, D) text embeddings, unit length
+    logits = s * I @ T^T              (N, N) cosine similarities times the logit scale s = exp(t)
+
+Row i of ``logits`` asks "which of the N captions is image i's?", column j "which image is caption j's?".
+The answer is always the diagonal, so the loss is a cross-entropy in both directions (Figure 3 of the paper):
+
+    L = [ CE(logits, arange(N)) + CE(logits^T, arange(N)) ] / 2
+
+The temperature is learned: t is a parameter, initialised to log(1 / 0.07), and s = exp(t) is clamped at 100.
+
+Zero-shot classification needs no classifier training: embed one prompt per class ("a photo of a {label}."),
+and predict the class whose text embedding is nearest to the image's. A prompt ensemble averages, for each
+class, the normalised embeddings of several prompts, then normalises again (Section 3.1.4 of the paper).
+
+At our scale: the image encoder is SimCLR's small CNN (``simclr.Encoder``), the text encoder a 2-layer
+transformer over a word-level vocabulary of the shapes world, instead of a ViT and a 12-layer transformer over
+49,152 byte-pair tokens; and 6,000 pairs instead of 400 million. Trained on 25 of the 30 (shape, colour) pairs,
+the small CNN tends to tie its shape features to colour, so a green star, never seen, may pass for a triangle.
+``recolour`` is the fix: it permutes the RGB channels of some images and hides the colour words of their
+captions, which no longer hold, so that shape must be recognised whatever the colour. See ``CLIPConfig`` for
+what FULL training reaches.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import pick
+from .data.shapes import CLASSES, PLACES, TEMPLATES
+from .reference import answers
+from .simclr import Encoder, SimCLRConfig
+from .train import History, fit
+
+Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # clip_loss(I, T, logit_scale) -> ()
+
+#: The typographic attack's caption: "a red circle with the word blue written on it." Its words are in the vocabulary.
+TYPOGRAPHIC_TEMPLATE = "{caption} with the word {word} written on it."
+
+
+# -------------------------------------------------------------------------------------------- tokenizer
+
+class Tokenizer:
+    """Words to integer tokens. Lowercase, punctuation split off: "A red star." -> a, red, star, "."
+
+    The vocabulary is the shapes world's: every word of its caption templates (the typographic one too), class
+    names and places, any extra ``words`` (texts, split into words), and four special tokens. CLIP uses byte-pair
+    encoding over 49,152 tokens; a world of about 40 words needs no more than a word list.
+    """
+
+    SPECIAL = ("<pad>", "<sot>", "<eot>", "<unk>")  # padding, start of text, end of text, unknown word
+
+    def __init__(self, words: Iterable[str] = ()) -> None:
+        texts = [re.sub(r"\{\w+\}", " ", t) for t in (*TEMPLATES, TYPOGRAPHIC_TEMPLATE)]  # without their {slots}
+        texts += [w for names in CLASSES.values() for w in names] + list(PLACES.values())
+        texts += [words] if isinstance(words, str) else list(words)
+        vocabulary = sorted({w for text in texts for w in self.split(text)})
+        self.vocabulary: list[str] = list(self.SPECIAL) + vocabulary
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocabulary)}
+        self.pad_id, self.sot_id, self.eot_id, self.unk_id = range(4)
+
+    def __len__(self) -> int:
+        return len(self.vocabulary)
+
+    @staticmethod
+    def split(text: str) -> list[str]:
+        """Lowercase words and single punctuation marks: "A star, left." -> ["a", "star", ",", "left", "."]."""
+        return re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower())
+
+    def encode(self, texts: str | list[str], context_length: int = 16) -> torch.Tensor:
+        """Texts (B strings, or one) -> (B, T = context_length) int64 tokens: <sot> words <eot> <pad>...
+
+        Unknown words become <unk>; a text too long for the context loses its last words, never its <eot>.
+        """
+        texts = [texts] if isinstance(texts, str) else texts
+        tokens = torch.full((len(texts), context_length), self.pad_id, dtype=torch.long)  # (B, T)
+        for row, text in enumerate(texts):  # string work, once per text: not a training hot path
+            ids = [self.index.get(w, self.unk_id) for w in self.split(text)][:context_length - 2]
+            tokens[row, :len(ids) + 2] = torch.tensor([self.sot_id, *ids, self.eot_id])
+        return tokens
+
+    def decode(self, tokens: torch.Tensor) -> list[str]:
+        """(B, T) tokens -> B texts, the words between <sot> and <eot>, punctuation attached to its word."""
+        texts = []
+        for row in tokens.tolist():
+            row = row[1:] if row and row[0] == self.sot_id else row
+            row = row[:row.index(self.eot_id)] if self.eot_id in row else row
+            text = " ".join(self.vocabulary[i] for i in row if i != self.pad_id)
+            texts.append(re.sub(r" ([^\sa-z0-9<])", r"\1", text))
+        return texts
+
+
+# -------------------------------------------------------------------------------------------- model
+
+@dataclass
+class CLIPConfig:
+    """The two encoders and how they train. Step counts default to FULL, or FAST under ``COURSE_FAST=1``.
+
+    Measured on shapes, FULL defaults (1,250 steps, 52-57 s on 1 CPU thread), 5 seeds, prompt "a photo of a
+    {label}.": zero-shot shape 0.997 on test and 0.990 on the held-out pairs (worst seed 0.956), colour 1.000 and
+    0.999; size 0.98 and position 1.00 with an ensemble over colours and shapes. Recall@1 / @5 on the 1,000 test
+    pairs: image to text 0.22 / 0.49, text to image 0.08 / 0.36 (captions name only some attributes: an oracle that
+    knows every attribute but picks among the captions that fit at random scores 0.21 / 0.67 and 0.07 / 0.34).
+    Without ``recolour`` (recolour_p=0) held-out shape fell to 0.55-0.98 over 5 seeds; with 0.3, to 0.81 for one
+    seed. FAST (150 steps, ~4 s) learns colour, not yet shape. Plain AdamW (``train.minimise``: no warm-up, beta2
+    0.999, lr 1e-3 to 4e-3) reached only 0.62-0.92 on test shape in the same time.
+    """
+
+    embed_dim: int = 64  # D: the joint embedding space
+    image_width: int = 16  # the CNN's channels at 16x16 (``simclr.Encoder``'s width)
+    image_features: int = 64  # the CNN's output after global average pooling
+    text_width: int = 64  # the transformer's width
+    text_layers: int = 2
+    text_heads: int = 4
+    context_length: int = 16  # T: tokens per caption; the longest shapes caption has 14
+    init_temperature: float = 0.07  # logit scale starts at 1 / 0.07 (the paper's value)
+    max_logit_scale: float = 100.0  # the clamp of the paper
+    recolour_p: float = 0.5  # the fraction of pairs ``recolour`` changes at each step (0: none)
+    lr: float = 2e-3  # the peak, after warm-up
+    weight_decay: float = 0.1  # on weight matrices only
+    warmup_steps: int = field(default_factory=lambda: pick(fast=10, full=100))  # linear warm-up of the learning rate
+    batch_size: int = field(default_factory=lambda: pick(fast=64, full=128))
+    steps: int = field(default_factory=lambda: pick(fast=150, full=1250))
+
+
+class ImageEncoder(nn.Module):
+    """(B, 3, 32, 32) images in [0, 1] -> (B, D) image embeddings (not normalised): a CNN, then W_i."""
+
+    def __init__(self, config: CLIPConfig) -> None:
+        super().__init__()
+        self.cnn = Encoder(SimCLRConfig(width=config.image_width, feature_dim=config.image_features))
+        self.projection = nn.Linear(config.image_features, config.embed_dim, bias=False)  # W_i
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.cnn(images))  # (B, F) -> (B, D)
+
+
+class TextEncoder(nn.Module):
+    """(B, T) tokens -> (B, D) text embeddings (not normalised): a causal transformer read at <eot>, then W_t."""
+
+    def __init__(self, config: CLIPConfig, vocab_size: int, eot_id: int) -> None:
+        super().__init__()
+        width, t = config.text_width, config.context_length
+        self.eot_id = eot_id
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        self.positional_embedding = nn.Parameter(0.01 * torch.randn(t, width))  # learned, as in CLIP
+        layer = nn.TransformerEncoderLayer(width, config.text_heads, 4 * width, dropout=0.0, activation="gelu",
+                                           batch_first=True, norm_first=True)  # pre-norm, as in CLIP
+        self.transformer = nn.TransformerEncoder(layer, config.text_layers, enable_nested_tensor=False)
+        self.ln_final = nn.LayerNorm(width)
+        self.projection = nn.Linear(width, config.embed_dim, bias=False)  # W_t
+        # Causal mask: position i sees positions <= i only. Then <eot> sees its whole caption but none of the
+        # padding after it, so no padding mask is needed (CLIP's text encoder is causal too).
+        self.register_buffer("causal_mask", nn.Transformer.generate_square_subsequent_mask(t), persistent=False)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        b, t = tokens.shape
+        x = self.token_embedding(tokens) + self.positional_embedding[:t]  # (B, T, W)
+        x = self.ln_final(self.transformer(x, mask=self.causal_mask[:t, :t], is_causal=True))  # (B, T, W)
+        eot = (tokens == self.eot_id).int().argmax(dim=1)  # (B,): the position of each caption's <eot>
+        return self.projection(x[torch.arange(b, device=tokens.device), eot])  # (B, W) -> (B, D)
+
+
+class CLIP(nn.Module):
+    """The image and text encoders and the learned logit scale s = exp(t).
+
+    ``forward(images, tokens)`` returns the unit-length image embeddings I (B, D), text embeddings T (B', D)
+    and the scale s (a scalar tensor, exp(t) clamped at ``config.max_logit_scale``).
+    """
+
+    def __init__(self, config: CLIPConfig, vocab_size: int, eot_id: int) -> None:
+        super().__init__()
+        self.config = config
+        self.image_encoder = ImageEncoder(config)
+        self.text_encoder = TextEncoder(config, vocab_size, eot_id)
+        self.logit_scale = nn.Parameter(torch.tensor(1 / config.init_temperature).log())  # t, stored as a log
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, D) image embeddings, not normalised."""
+        return self.image_encoder(images)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, T) tokens -> (B, D) text embeddings, not normalised."""
+        return self.text_encoder(tokens)
+
+    def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        image_features = F.normalize(self.encode_image(images), dim=-1)  # (B, D), unit rows
+        text_features = F.normalize(self.encode_text(tokens), dim=-1)  # (B', D), unit rows
+        return image_features, text_features, self.logit_scale.exp().clamp(max=self.config.max_logit_scale)
+
+
+# -------------------------------------------------------------------------------------------- loss, training
+
+@answers("06_clip", "clip_loss")
+def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric contrastive loss.
+
+    Args:
+        image_features: (N, D) unit-length image embeddings I; text_features: (N, D) text embeddings T,
+            row i of both from pair i.
+        logit_scale: s, a scalar (tensor or number), the inverse temperature.
+    Returns:
+        The scalar [CE(s I T^T, arange(N)) + CE(s T I^T, arange(N))] / 2: images to texts and texts to images.
+    """
+    logits = logit_scale * image_features @ text_features.T  # (N, N): row i, image i against every caption
+    targets = torch.arange(len(logits), device=logits.device)  # (N,): pair i matches on the diagonal
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
+
+
+#: The five orders of the RGB channels other than RGB itself.
+PERMUTATIONS = torch.tensor([[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+
+
+def recolour(images: torch.Tensor, tokens: torch.Tensor, colour_ids: torch.Tensor, unk_id: int,
+             p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Recolour a fraction ``p`` of the pairs, keeping each image consistent with its caption.
+
+    A chosen image gets its RGB channels permuted (a red shape may turn green or blue; black, grey and white stay
+    as they are), and its caption's colour words (token ids ``colour_ids``) become ``unk_id``: the caption still
+    names the shape, size, place and background, but no longer a colour it might not have.
+    Args: images (B, 3, H, W), tokens (B, T). Returns the new images and tokens, same shapes.
+    """
+    b, device = len(images), images.device
+    chosen = torch.rand(b, device=device) < p  # (B,)
+    order = PERMUTATIONS.to(device)[torch.randint(len(PERMUTATIONS), (b,), device=device)]  # (B, 3)
+    order = torch.where(chosen[:, None], order, torch.arange(3, device=device))  # the others keep RGB
+    images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))  # (B, 3, H, W)
+    hide = chosen[:, None] & torch.isin(tokens, colour_ids.to(device))  # (B, T): the chosen captions' colours
+    return images, tokens.masked_fill(hide, unk_id)
+
+
+def train_clip(images: torch.Tensor, captions: list[str], config: CLIPConfig | None = None,
+               tokenizer: Tokenizer | None = None, loss: Loss = clip_loss, progress: bool = True,
+               desc: str = "CLIP") -> tuple[CLIP, History]:
+    """Train CLIP on images (N, 3, 32, 32) in [0, 1] and their N captions, on the images' device.
+
+    The captions are tokenised once, up front (``tokenizer``, default ``Tokenizer()``). Each step draws a batch of
+    distinct pairs, ``recolour``s a fraction ``config.recolour_p`` of them and minimises ``loss(I, T, logit_scale)``:
+    pass your own ``clip_loss`` as ``loss``. The optimiser is the paper's: AdamW with beta2 = 0.98, weight decay on
+    weight matrices only (not on biases, norms or the logit scale), a linear warm-up, then a cosine decay to 0.
+    Returns the model, in eval mode, and the History of the loss.
+    """
+    config = config or CLIPConfig()
+    tokenizer = tokenizer or Tokenizer()
+    tokens = tokenizer.encode(captions, config.context_length).to(images.device)  # (N, T)
+    colour_ids = torch.tensor([tokenizer.index[c] for c in CLASSES["colour"]], device=images.device)
+    model = CLIP(config, len(tokenizer), tokenizer.eot_id).to(images.device).train()
+    matrices = [p for p in model.parameters() if p.ndim >= 2]
+    others = [p for p in model.parameters() if p.ndim < 2]  # biases, norm gains, the logit scale
+    optimizer = torch.optim.AdamW([{"params": matrices}, {"params": others, "weight_decay": 0.0}], lr=config.lr,
+                                  betas=(0.9, 0.98), weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine, warmup=config.warmup_steps,
+                                                                    total=config.steps))
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:  # B distinct pairs: a repeated image would be its own negative
+        rows = torch.randperm(len(images), device=images.device)[:config.batch_size]
+        x, t = recolour(images[rows], tokens[rows], colour_ids, tokenizer.unk_id, config.recolour_p)
+        return x, t  # (B, 3, H, W), (B, T)
+
+    def step(pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        value = loss(*model(*pairs))  # loss(I, T, logit_scale)
+        optimizer.zero_grad(set_to_none=True)
+        value.backward()
+        optimizer.step()
+        schedule.step()
+        return value
+
+    history = fit(step, batch, steps=config.steps, desc=desc, progress=progress)
+    return model.eval(), history
+
+
+def warmup_cosine(step: int, warmup: int, total: int) -> float:
+    """The learning rate's factor at ``step``: rising linearly to 1 over ``warmup`` steps, then a cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+@torch.no_grad()
+def embed_images(model: CLIP, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Unit-length image embeddings (N, D) of images (N, 3, H, W), in eval mode and batches, on the model's device."""
+    model.eval()
+    device = model.logit_scale.device
+    return torch.cat([F.normalize(model.encode_image(images[i:i + batch_size].to(device)), dim=-1)
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def embed_texts(model: CLIP, tokenizer: Tokenizer, texts: list[str], batch_size: int = 500) -> torch.Tensor:
+    """Unit-length text embeddings (M, D) of M texts, on the model's device."""
+    model.eval()
+    tokens = tokenizer.encode(texts, model.config.context_length).to(model.logit_scale.device)  # (M, T)
+    return torch.cat([F.normalize(model.encode_text(tokens[i:i + batch_size]), dim=-1)
+                      for i in range(0, len(tokens), batch_size)])
+
+
+# -------------------------------------------------------------------------------------------- zero-shot, retrieval
+
+@answers("06_clip", "zero_shot_classifier")
+def zero_shot_classifier(model: CLIP, tokenizer: Tokenizer, class_names: list[str],
+                         templates: list[str]) -> torch.Tensor:
+    """The zero-shot classifier's weights: one unit-length text embedding per class, a prompt ensemble.
+
+    Args:
+        model: a trained CLIP; tokenizer: the one it was trained with.
+        class_names: C names, e.g. ["circle", "square"]; templates: K prompts with a {label} slot,
+            e.g. ["a photo of a {label}.", "a {label}."].
+    Returns:
+        (C, D) on the model's device: for each class, the mean over the K templates of the normalised text
+        embeddings of its prompts, normalised again.
+    """
+    prompts = [template.format(label=name) for name in class_names for template in templates]  # C * K texts
+    tokens = tokenizer.encode(prompts, model.config.context_length).to(model.logit_scale.device)  # (C K, T)
+    with torch.no_grad():
+        embeddings = F.normalize(model.encode_text(tokens), dim=-1)  # (C K, D), unit rows
+    embeddings = embeddings.view(len(class_names), len(templates), -1).mean(dim=1)  # (C, D): the ensemble
+    return F.normalize(embeddings, dim=-1)
+
+
+@answers("06_clip", "zero_shot_predict")
+def zero_shot_predict(image_features: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
+    """The predicted class of each image: image_features (N, D), classifier (C, D) -> (N,) int64, the nearest class.
+
+    Argmax of the cosine similarity; with unit-length classifier rows the image features need no normalising.
+    """
+    return (image_features @ classifier.T).argmax(dim=1)  # (N, C) -> (N,)
+
+
+@answers("06_clip", "top_k_accuracy")
+def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
+    """The fraction of rows whose label is among their k highest scores.
+
+    Args:
+        scores: (N, C) logits or similarities, one row per example; labels: (N,) int64 in [0, C).
+    """
+    top = scores.topk(k, dim=1).indices  # (N, k)
+    return float((top == labels.to(scores.device)[:, None]).any(dim=1).float().mean())
+
+
+@torch.no_grad()
+def recall_at_k(query_features: torch.Tensor, key_features: torch.Tensor, k: int = 1,
+                batch_size: int = 1024) -> float:
+    """Retrieval recall@k: the fraction of queries i whose own key i ranks in the top k by cosine similarity.
+
+    Args:
+        query_features: (N, D), e.g. image embeddings; key_features: (N, D), e.g. their captions' embeddings.
+    A key scoring as high as key i, to within 1e-6 (the same caption written twice, say), does not push key i down.
+    """
+    keys = F.normalize(key_features.float(), dim=1)  # (N, D)
+    hits = 0
+    for start in range(0, len(query_features), batch_size):  # batches keep the (B, N) matrix small
+        query = F.normalize(query_features[start:start + batch_size].float(), dim=1)  # (B, D)
+        similarity = query @ keys.T  # (B, N)
+        rows = torch.arange(len(query), device=query.device)
+        own = similarity[rows, rows + start]  # (B,): each query's score for its own key
+        rank = (similarity > own[:, None] + 1e-6).sum(dim=1)  # (B,): keys strictly ahead of it
+        hits += int((rank < k).sum())
+    return hits / len(query_features)
