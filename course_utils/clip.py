@@ -29,78 +29,24 @@ what FULL training reaches.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable, Iterable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .config import pick
-from .data.shapes import CLASSES, PLACES, TEMPLATES
+from .data.shapes import CLASSES
+from .data.words import TYPOGRAPHIC_TEMPLATE  # noqa: F401  (re-exported)
 from .reference import answers
+from .similarity import recall_at_k  # noqa: F401  (re-exported: retrieval, section 4 of the notebook)
 from .simclr import Encoder, SimCLRConfig
+from .tokenizer import Tokenizer
 from .train import History, fit
 
 Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # clip_loss(I, T, logit_scale) -> ()
-
-#: The typographic attack's caption: "a red circle with the word blue written on it." Its words are in the vocabulary.
-TYPOGRAPHIC_TEMPLATE = "{caption} with the word {word} written on it."
-
-
-# -------------------------------------------------------------------------------------------- tokenizer
-
-class Tokenizer:
-    """Words to integer tokens. Lowercase, punctuation split off: "A red star." -> a, red, star, "."
-
-    The vocabulary is the shapes world's: every word of its caption templates (the typographic one too), class
-    names and places, any extra ``words`` (texts, split into words), and four special tokens. CLIP uses byte-pair
-    encoding over 49,152 tokens; a world of about 40 words needs no more than a word list.
-    """
-
-    SPECIAL = ("<pad>", "<sot>", "<eot>", "<unk>")  # padding, start of text, end of text, unknown word
-
-    def __init__(self, words: Iterable[str] = ()) -> None:
-        texts = [re.sub(r"\{\w+\}", " ", t) for t in (*TEMPLATES, TYPOGRAPHIC_TEMPLATE)]  # without their {slots}
-        texts += [w for names in CLASSES.values() for w in names] + list(PLACES.values())
-        texts += [words] if isinstance(words, str) else list(words)
-        vocabulary = sorted({w for text in texts for w in self.split(text)})
-        self.vocabulary: list[str] = list(self.SPECIAL) + vocabulary
-        self.index: dict[str, int] = {w: i for i, w in enumerate(self.vocabulary)}
-        self.pad_id, self.sot_id, self.eot_id, self.unk_id = range(4)
-
-    def __len__(self) -> int:
-        return len(self.vocabulary)
-
-    @staticmethod
-    def split(text: str) -> list[str]:
-        """Lowercase words and single punctuation marks: "A star, left." -> ["a", "star", ",", "left", "."]."""
-        return re.findall(r"[a-z0-9]+|[^\sa-z0-9]", text.lower())
-
-    def encode(self, texts: str | list[str], context_length: int = 16) -> torch.Tensor:
-        """Texts (B strings, or one) -> (B, T = context_length) int64 tokens: <sot> words <eot> <pad>...
-
-        Unknown words become <unk>; a text too long for the context loses its last words, never its <eot>.
-        """
-        texts = [texts] if isinstance(texts, str) else texts
-        tokens = torch.full((len(texts), context_length), self.pad_id, dtype=torch.long)  # (B, T)
-        for row, text in enumerate(texts):  # string work, once per text: not a training hot path
-            ids = [self.index.get(w, self.unk_id) for w in self.split(text)][:context_length - 2]
-            tokens[row, :len(ids) + 2] = torch.tensor([self.sot_id, *ids, self.eot_id])
-        return tokens
-
-    def decode(self, tokens: torch.Tensor) -> list[str]:
-        """(B, T) tokens -> B texts, the words between <sot> and <eot>, punctuation attached to its word."""
-        texts = []
-        for row in tokens.tolist():
-            row = row[1:] if row and row[0] == self.sot_id else row
-            row = row[:row.index(self.eot_id)] if self.eot_id in row else row
-            text = " ".join(self.vocabulary[i] for i in row if i != self.pad_id)
-            texts.append(re.sub(r" ([^\sa-z0-9<])", r"\1", text))
-        return texts
-
 
 # -------------------------------------------------------------------------------------------- model
 
@@ -347,24 +293,3 @@ def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> fl
     """
     top = scores.topk(k, dim=1).indices  # (N, k)
     return float((top == labels.to(scores.device)[:, None]).any(dim=1).float().mean())
-
-
-@torch.no_grad()
-def recall_at_k(query_features: torch.Tensor, key_features: torch.Tensor, k: int = 1,
-                batch_size: int = 1024) -> float:
-    """Retrieval recall@k: the fraction of queries i whose own key i ranks in the top k by cosine similarity.
-
-    Args:
-        query_features: (N, D), e.g. image embeddings; key_features: (N, D), e.g. their captions' embeddings.
-    A key scoring as high as key i, to within 1e-6 (the same caption written twice, say), does not push key i down.
-    """
-    keys = F.normalize(key_features.float(), dim=1)  # (N, D)
-    hits = 0
-    for start in range(0, len(query_features), batch_size):  # batches keep the (B, N) matrix small
-        query = F.normalize(query_features[start:start + batch_size].float(), dim=1)  # (B, D)
-        similarity = query @ keys.T  # (B, N)
-        rows = torch.arange(len(query), device=query.device)
-        own = similarity[rows, rows + start]  # (B,): each query's score for its own key
-        rank = (similarity > own[:, None] + 1e-6).sum(dim=1)  # (B,): keys strictly ahead of it
-        hits += int((rank < k).sum())
-    return hits / len(query_features)
