@@ -170,12 +170,14 @@ PERMUTATIONS = torch.tensor([[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 
 
 
 def recolour(images: torch.Tensor, tokens: torch.Tensor, colour_ids: torch.Tensor, unk_id: int,
-             p: float) -> tuple[torch.Tensor, torch.Tensor]:
+             p: float, word_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Recolour a fraction ``p`` of the pairs, keeping each image consistent with its caption.
 
     A chosen image gets its RGB channels permuted (a red shape may turn green or blue; black, grey and white stay
     as they are), and its caption's colour words (token ids ``colour_ids``) become ``unk_id``: the caption still
-    names the shape, size, place and background, but no longer a colour it might not have.
+    names the shape, size, place and background, but no longer a colour it might not have. Colour words after the
+    token ``word_id`` ("... with the word blue written on it.") stay: they name black or white letters, which the
+    permutation leaves as they are.
     Args: images (B, 3, H, W), tokens (B, T). Returns the new images and tokens, same shapes.
     """
     b, device = len(images), images.device
@@ -184,6 +186,8 @@ def recolour(images: torch.Tensor, tokens: torch.Tensor, colour_ids: torch.Tenso
     order = torch.where(chosen[:, None], order, torch.arange(3, device=device))  # the others keep RGB
     images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))  # (B, 3, H, W)
     hide = chosen[:, None] & torch.isin(tokens, colour_ids.to(device))  # (B, T): the chosen captions' colours
+    if word_id is not None:
+        hide &= (tokens == word_id).cumsum(dim=1) == 0  # only before "word": the written word stays
     return images, tokens.masked_fill(hide, unk_id)
 
 
@@ -212,7 +216,8 @@ def train_clip(images: torch.Tensor, captions: list[str], config: CLIPConfig | N
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:  # B distinct pairs: a repeated image would be its own negative
         rows = torch.randperm(len(images), device=images.device)[:config.batch_size]
-        x, t = recolour(images[rows], tokens[rows], colour_ids, tokenizer.unk_id, config.recolour_p)
+        x, t = recolour(images[rows], tokens[rows], colour_ids, tokenizer.unk_id, config.recolour_p,
+                        word_id=tokenizer.index["word"])
         return x, t  # (B, 3, H, W), (B, T)
 
     def step(pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:

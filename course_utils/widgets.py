@@ -29,6 +29,9 @@ def explore(draw: Callable[..., Any], static_panels: int = 4, free_text: Sequenc
     """
     if not choices:
         raise ValueError("explore() needs at least one keyword with a list of choices, e.g. sigma=[0.1, 0.5, 1.0]")
+    unknown = [name for name in free_text if name not in choices]
+    if unknown:
+        raise ValueError(f"free_text names {unknown}, which are not keywords of this figure: {list(choices)}")
     choices = {name: list(values) for name, values in choices.items()}
     if headless():
         return _static(draw, static_panels, choices)

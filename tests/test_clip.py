@@ -235,6 +235,17 @@ def test_recolour_permutes_the_channels_of_chosen_images_and_hides_their_colour_
     assert 0.2 < float(fraction) < 0.4
 
 
+def test_recolour_keeps_the_colour_name_of_a_written_word():
+    tokenizer = Tokenizer()
+    colour_ids = torch.tensor([tokenizer.index[c] for c in CLASSES["colour"]])
+    tokens = tokenizer.encode(["a red star with the word blue written on it."], context_length=24)
+    images = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(1))
+    _, hidden = recolour(images, tokens, colour_ids, tokenizer.unk_id, p=1.0, word_id=tokenizer.index["word"])
+    assert tokenizer.decode(hidden) == ["a <unk> star with the word blue written on it."]
+    _, all_hidden = recolour(images, tokens, colour_ids, tokenizer.unk_id, p=1.0)  # without word_id: every colour
+    assert tokenizer.decode(all_hidden) == ["a <unk> star with the word <unk> written on it."]
+
+
 def test_the_learning_rate_warms_up_linearly_then_decays_along_a_cosine_to_zero():
     factors = [warmup_cosine(step, warmup=4, total=12) for step in range(13)]
     assert factors[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])

@@ -327,6 +327,11 @@ def test_explore_free_text_takes_what_is_typed(monkeypatch, capsys):
     assert calls[-1] == ("a small green triangle on the left.", 5)
 
 
+def test_explore_free_text_must_name_a_keyword():
+    with pytest.raises(ValueError, match="captoin"):
+        widgets.explore(lambda caption: None, free_text=("captoin",), caption=["a red star."])
+
+
 def test_explore_menu_passes_only_known_options(monkeypatch, capsys):
     monkeypatch.delenv("COURSE_HEADLESS", raising=False)
     with warnings.catch_warnings():
