@@ -45,6 +45,26 @@ def test_vocabulary_is_consistent():
         assert "{colour}" in template and "{shape}" in template
 
 
+def test_zero_shot_prompts_cover_every_attribute_value_in_known_words():
+    from course_utils.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer()
+    assert set(shapes.PROMPTS) == set(shapes.PROMPT_NAMES) == {"shape", "colour", "size", "position"}
+    for attribute, templates in shapes.PROMPTS.items():
+        names = shapes.PROMPT_NAMES[attribute]
+        assert len(names) == len(shapes.CLASSES[attribute])  # one name per class, in the classes' order
+        assert len(set(templates)) == len(templates) > 1
+        for template in templates:
+            assert template.count("{label}") == 1
+            for name in names:
+                tokens = tokenizer.encode(template.format(label=name))[0].tolist()
+                assert tokenizer.unk_id not in tokens, template.format(label=name)
+    assert shapes.PROMPT_NAMES["position"][0] == shapes.PLACES[shapes.CLASSES["position"][0]]
+    # a prompt for shape names each colour once, and one for colour each shape: the ensemble averages them away
+    assert {t.split()[-2] for t in shapes.PROMPTS["shape"]} == set(COLOUR_NAMES)
+    assert {t.split()[-1].rstrip(".") for t in shapes.PROMPTS["colour"]} == set(shapes.SHAPES)
+
+
 def test_same_seed_same_data_different_seed_different_data():
     a, b, c = shapes.generate(200, seed=3), shapes.generate(200, seed=3), shapes.generate(200, seed=4)
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)

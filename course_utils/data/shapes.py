@@ -49,6 +49,17 @@ TEMPLATES = (
 # How a caption says the position: "a red star on the left."
 PLACES = {"left": "on the left", "middle": "in the middle", "right": "on the right"}
 
+# Zero-shot prompts per attribute (notebook 06), with a {label} slot for the class's name in ``PROMPT_NAMES``.
+# Every caption names a colour and a shape together, so a prompt for one names each value of the other in turn
+# ("a photo of a red {label}.", "a photo of a green {label}.", ...): the ensemble averages the other away.
+# The lecture's "a photo of a {label}." would be a phrase no caption ever used.
+PROMPTS = {"shape": tuple(f"a photo of a {colour} {{label}}." for colour in COLOURS),
+           "colour": tuple(f"a photo of a {{label}} {shape}." for shape in SHAPES),
+           "size": tuple(f"a {{label}} {shape}." for shape in SHAPES),
+           "position": tuple(f"a {shape} {{label}}." for shape in SHAPES)}
+PROMPT_NAMES = {"shape": SHAPES, "colour": tuple(COLOURS), "size": SIZES,
+                "position": tuple(PLACES[p] for p in POSITIONS)}  # a position is said "on the left"
+
 COMBOS = ("seen", "held_out", "all")
 SPLITS = ("train", "test", "heldout")
 
