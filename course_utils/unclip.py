@@ -22,8 +22,8 @@ one random vector per attribute they mention.
   autoencoders learnt colour and position, then drew blobs (at most 39% of the U-Nets' samples and 77%
   of the autoencoders' reconstructions judged the right shape): the squared error counts the few
   pixels that tell a star from a circle for little. PCA takes a second to fit.
-- k = 160 components. Notebook 06's CLIP recognises shape and colour in 96-99% of real test images, but
-  after the PCA round trip in 83-89% with k = 128, 94-97% with 192, 96-100% with 256 (4 CLIP seeds):
+- k = 160 components. Notebook 06's CLIP recognises shape and colour in 98-100% of real test images, but
+  after the PCA round trip in 83-89% with k = 128, 94-97% with 192, 96-100% with 256 (4 CLIPs, seeds 0-2):
   fewer components blur the points of small stars. More components raise that ceiling but are harder
   to draw: samples matching their prompt, judged by those 4 CLIPs (w = 2, 16 samples for each of 30
   prompts, one thread): k = 128, 4,000 steps 0.74-0.83; 8,000 steps 0.79-0.85; 12,000 steps 0.80-0.85;
