@@ -54,14 +54,15 @@ Loss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # cli
 class CLIPConfig:
     """The two encoders and how they train. Step counts default to FULL, or FAST under ``COURSE_FAST=1``.
 
-    Measured on shapes, FULL defaults (1,250 steps, 52-57 s on 1 CPU thread), 5 seeds, prompt "a photo of a
-    {label}.": zero-shot shape 0.997 on test and 0.990 on the held-out pairs (worst seed 0.956), colour 1.000 and
-    0.999; size 0.98 and position 1.00 with an ensemble over colours and shapes. Recall@1 / @5 on the 1,000 test
-    pairs: image to text 0.22 / 0.49, text to image 0.08 / 0.36 (captions name only some attributes: an oracle that
-    knows every attribute but picks among the captions that fit at random scores 0.21 / 0.67 and 0.07 / 0.34).
-    Without ``recolour`` (recolour_p=0) held-out shape fell to 0.55-0.98 over 5 seeds; with 0.3, to 0.81 for one
-    seed. FAST (150 steps, ~4 s) learns colour, not yet shape. Plain AdamW (``train.minimise``: no warm-up, beta2
-    0.999, lr 1e-3 to 4e-3) reached only 0.62-0.92 on test shape in the same time.
+    Measured on shapes as notebook 06 trains it (FULL defaults but ``context_length=24``, 1,250 steps, half the
+    images with a colour name written on them), 2 CPU threads, ~40 s, seeds 0-2 (``benchmarks/clip_quality.py``):
+    zero-shot shape 0.993-0.997 on test and 0.990-0.999 on the held-out pairs, colour 1.000 and 0.951-1.000, with
+    the ensembles of ``data.shapes.PROMPTS``. Recall@1 / @5 on the 1,000 test pairs, seed 0: caption to image
+    0.08 / 0.35, image to caption 0.20 / 0.46 (captions name only some attributes: an oracle that knows every
+    attribute but picks among the captions that fit at random scores 0.07 / 0.34 and 0.21 / 0.67).
+    Without ``recolour`` (recolour_p=0; clean captions, 5 seeds) held-out shape fell to 0.55-0.98; with 0.3, to
+    0.81 for one seed. FAST (150 steps, ~4 s) learns colour, not yet shape. Plain AdamW (``train.minimise``: no
+    warm-up, beta2 0.999, lr 1e-3 to 4e-3) reached only 0.62-0.92 on test shape in the same time.
     """
 
     embed_dim: int = 64  # D: the joint embedding space
@@ -273,9 +274,7 @@ def zero_shot_classifier(model: CLIP, tokenizer: Tokenizer, class_names: list[st
         embeddings of its prompts, normalised again.
     """
     prompts = [template.format(label=name) for name in class_names for template in templates]  # C * K texts
-    tokens = tokenizer.encode(prompts, model.config.context_length).to(model.logit_scale.device)  # (C K, T)
-    with torch.no_grad():
-        embeddings = F.normalize(model.encode_text(tokens), dim=-1)  # (C K, D), unit rows
+    embeddings = embed_texts(model, tokenizer, prompts)  # (C K, D), unit rows, class after class
     embeddings = embeddings.view(len(class_names), len(templates), -1).mean(dim=1)  # (C, D): the ensemble
     return F.normalize(embeddings, dim=-1)
 
