@@ -29,6 +29,7 @@ SETUP_TAG = "course-setup"
 STUB = ("# YOUR CODE HERE\n"
         "raise NotImplementedError(\"Not solved yet: replace these two lines with your solution.\")")
 TEXT_STUB = "YOUR ANSWER HERE"
+JUDGES = "judges.py"
 
 SETUP_CELL = '''\
 # Setup. On Google Colab this first installs the course kit; elsewhere it does nothing.
@@ -84,6 +85,8 @@ def configure(c: Config, root: Path = ROOT, db_url: str | None = None) -> Config
     c.ClearSolutions.code_stub = {"python": STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     c.ClearSolutions.enforce_metadata = True
+    # judges.py (the hidden tests' judges, see autograder.judging) never leaves the instructor's side.
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", JUDGES]
     return c
 
 

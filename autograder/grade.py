@@ -61,12 +61,13 @@ class Workspace:
         folder = self.path / "source" / assignment
         return {"assignment": assignment, "notebook": assignment, "timeout": timeout, "memory_mb": memory_mb,
                 "gradebook": str(self.path / ".grading" / assignment / "gradebook.db"),
+                "package": str(self.path / ".grading" / assignment / "package" / "course_utils"),
                 "source_folder": str(folder), "source_notebook": str(folder / f"{assignment}.ipynb"),
                 "release_notebook": str(self.path / "release" / assignment / f"{assignment}.ipynb")}
 
     def prepare(self, root: Path, assignment: str) -> str:
         """Copy the assignment's source in, record it in the gradebooks; returns the source's hash."""
-        from .release import generate
+        from . import answers
 
         source = root / SOURCE / assignment
         if not (source / f"{assignment}.ipynb").exists():
@@ -74,7 +75,7 @@ class Workspace:
         if self.path == root.resolve() or root.resolve() in self.path.parents:
             raise ValueError(f"The workspace {self.path} is inside the repository: put it elsewhere, "
                              "so student work and grades are never committed.")
-        digest = _tree_hash(source)
+        digest = _tree_hash(source) + _tree_hash(root / "course_utils")  # the package the kernel gets, too
         stamp = self.path / ".grading" / assignment / "source.sha256"
         if stamp.exists() and stamp.read_text() == digest and (self.path / "gradebook.db").exists():
             return digest
@@ -87,6 +88,8 @@ class Workspace:
         shutil.copytree(source, snapshot / "source" / assignment)
         for course_root, db_url in ((self.path, self.db_url), (snapshot, f"sqlite:///{snapshot / 'gradebook.db'}")):
             _generate(course_root, assignment, db_url)
+        # The package as students have it for this assignment: its answers and later ones are stubs.
+        answers.write_students_package(root / "course_utils", snapshot / "package", answers.before(assignment))
         stamp.write_text(digest)
         return digest
 
@@ -124,7 +127,7 @@ class Workspace:
             max_score = gb.find_assignment(assignment).max_score
         entry = {"assignment": assignment, "student": student, "sha256": submission.sha256, "source": source_hash,
                  "origin": submission.origin, "status": result["status"], "flags": result["flags"],
-                 "score": score, "max_score": max_score,
+                 "score": score, "max_score": max_score, "details": result.get("details", {}),
                  "timestamp": submission.timestamp.isoformat() if submission.timestamp else None}
         with open(self.history_file, "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -268,6 +271,7 @@ def _last_score(ws: Workspace, assignment: str, student: str) -> tuple[float, fl
 
 def _tree_hash(folder: Path) -> str:
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+                       and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

@@ -14,8 +14,13 @@ snapshot of what the tests rely on. While a submission runs it:
   are the ones it snapshotted. Once they are not, it puts the snapshotted ones back
   (so its note and the failures reach the grader) and every later cell fails, so no
   later test can pass: the submission keeps the points earned before and is flagged;
-- refuses calls to the current assignment's reference answers from student code;
+- forgets the source of every hidden-test cell once it has run (IPython's ``In``, ``_ih``, ``_i*`` and
+  the line cache), so a later cell of the student's cannot print it;
 - caps what a cell may print.
+
+It holds no answer to protect: the kernel imports the students' copy of ``course_utils``, and hidden
+tests are judged outside the kernel (``autograder.judging``), so what the guard still buys is flags for
+a person and stopping a notebook that tampered with what its visible checks rely on.
 
 Every refusal prints a line starting with ``[grader]`` into the cell's output
 (through the original stream, so the student cannot hide it); the worker reads
@@ -54,10 +59,6 @@ class TamperingDetected(RuntimeError):
     """The submission changed something the tests rely on; later cells do not run."""
 
 
-class ReferenceNotAllowed(RuntimeError):
-    """Student code called the instructor's reference answer instead of its own code."""
-
-
 def source_hash(source: str) -> str:
     """How cells are recognised: the hash of their stripped source."""
     return hashlib.sha256(source.strip().encode()).hexdigest()
@@ -66,8 +67,8 @@ def source_hash(source: str) -> str:
 @dataclass
 class Policy:
     sandbox: str  # the kernel's working folder: the only place it may write
-    assignment: str  # whose reference answers student code may not call
     instructor_cells: set[str]  # source_hash of every cell the student did not write
+    hidden_cells: set[str] = field(default_factory=set)  # source_hash of the hidden-test cells
     readable: list[str] = field(default_factory=list)  # more folders (or files) it may read
     max_output: int = 200_000  # characters a cell may print
 
@@ -92,7 +93,6 @@ class Guard:
         self.tainted: str | None = None
         self.busy = threading.local()  # no audit checks inside the guard's own work
         self.snapshot: dict[str, tuple] = {}
-        self.references: dict[str, tuple] = {}  # "module.name" -> (module, the refusing wrapper)
         # Libraries that load their compiled parts with ctypes when first imported (torchvision's ops).
         spec = importlib.util.find_spec("torchvision")
         self.loadable = [os.path.realpath(p) for p in (spec.submodule_search_locations or [])] if spec else []
@@ -184,12 +184,36 @@ class Guard:
             return
         self.busy.on = True
         try:
+            self._forget(getattr(getattr(result, "info", None), "raw_cell", None))
             with self.traps[0], self.traps[1]:  # what IPython changes while a cell runs, as during the cell
                 self.verify()
         except TamperingDetected:
             pass  # noted; the later cells fail
         finally:
             self.busy.on = False
+
+    def _forget(self, raw: str | None) -> None:
+        """Remove a hidden-test cell's source from IPython's history, its namespace and the line cache."""
+        if type(raw) is not str or source_hash(raw) not in self.policy.hidden_cells:
+            return
+        import linecache
+
+        ns = _shell().user_ns
+        for key in ("In", "_ih"):
+            history = ns.get(key)
+            if type(history) is list:
+                history[:] = ["" if type(entry) is str and entry.strip() == raw.strip() else entry
+                              for entry in history]
+        for key in [k for k in ns if re.fullmatch(r"_i+|_i\d+", k)]:
+            if type(ns[key]) is str and ns[key].strip() == raw.strip():
+                ns[key] = ""
+        for cache in (linecache.cache, getattr(linecache, "_ipython_cache", {})):
+            for name in [n for n, entry in list(cache.items()) if n in self.cell_files and type(entry) is tuple
+                         and len(entry) > 2 and "".join(entry[2]).strip() == raw.strip()]:
+                cache.pop(name, None)
+        fn = ns.get("observe")
+        if type(fn) is types.FunctionType and fn.__code__.co_filename in self.cell_files:
+            del ns["observe"]
 
     # --- integrity ------------------------------------------------------------------------
     def _objects(self) -> dict[str, object]:
@@ -255,11 +279,7 @@ class Guard:
         module("sys", sys, lambda k: k in ("displayhook", "stdout", "stderr"))  # not excepthook: run_code swaps it
         classes(torch.Tensor)
         groups["sys.modules"] = (sys.modules, {k: sys.modules.get(k) for k in (
-            "torch", "numpy", "builtins", "course_utils.checks", *{m for m, _ in self.references.values()})})
-        for name, (mod, _) in self.references.items():
-            module(f"reference {name}", sys.modules[mod], lambda k, n=name: k == n.rsplit(".", 1)[1])
-        groups["references"] = (self.registry, {k: v for k, v in self.registry.items()
-                                                if k[0] == self.policy.assignment})
+            "torch", "numpy", "builtins", "course_utils.checks")})
         for label, obj in self.objects.items():
             classes(type(obj))
             own = getattr(obj, "__dict__", None)
@@ -296,9 +316,6 @@ class Guard:
             self.traps = (shell.builtin_trap, shell.display_trap)
             shell.events.register("post_run_cell", self._after_cell)
         self.objects = self._objects()
-        from course_utils.reference import REGISTRY
-
-        self.registry = REGISTRY
         self.snapshot = {group: (where, {k: _identity(v) for k, v in items.items()})
                          for group, (where, items) in self._watched().items()}
 
@@ -353,51 +370,14 @@ class Guard:
             except Exception:  # best effort: the later cells fail anyway
                 pass
 
-    # --- reference answers and output -------------------------------------------------------
-    def protect_references(self) -> None:
-        import course_utils
+    # --- checks and output -------------------------------------------------------------------
+    def wrap_checks(self) -> None:
+        """Make every checking helper verify integrity before and after it judges."""
         from course_utils import checks
-        from course_utils.reference import REGISTRY
 
-        package = os.path.dirname(course_utils.__file__)
-        for folder, _, files in sorted(os.walk(package)):  # import every module that holds a reference answer
-            for name in sorted(f for f in files if f.endswith(".py")):
-                with open(os.path.join(folder, name), encoding="utf-8") as f:
-                    if "@answers(" not in f.read():
-                        continue
-                module = os.path.relpath(os.path.join(folder, name[:-3]), os.path.dirname(package))
-                importlib.import_module(module.replace(os.sep, ".").removesuffix(".__init__"))
-        for (assignment, exercise), fn in list(REGISTRY.items()):
-            if assignment != self.policy.assignment:
-                continue
-            wrapper = self._refusing(fn)
-            REGISTRY[(assignment, exercise)] = wrapper
-            self.references[f"{fn.__module__}.{fn.__name__}"] = (fn.__module__, wrapper)
-            for module in list(sys.modules.values()):  # the module that defines it, and any that imported it
-                if (getattr(module, "__name__", "") or "").split(".")[0] == "course_utils":
-                    for key, value in list(vars(module).items()):
-                        if value is fn:
-                            setattr(module, key, wrapper)
-        for name, fn in list(vars(checks).items()):  # a check verifies integrity before and after it judges
+        for name, fn in list(vars(checks).items()):
             if callable(fn) and getattr(fn, "__module__", None) == checks.__name__ and not isinstance(fn, type):
                 setattr(checks, name, self._verifying(fn))
-
-    def _refusing(self, fn):
-        guard = self
-
-        def reference(*args, **kwargs):
-            frame = sys._getframe(1)
-            while frame is not None and frame.f_code.co_filename not in guard.cell_files:
-                frame = frame.f_back
-            if frame is not None and frame.f_code.co_filename not in guard.instructor_files:
-                guard.note(f"student code called the reference answer {fn.__module__}.{fn.__name__}")
-                raise ReferenceNotAllowed(f"{MARK} {fn.__name__} from course_utils is the reference answer: "
-                                          "the exercise asks for your own code")
-            return fn(*args, **kwargs)
-
-        # No __wrapped__: inspect.unwrap would hand the original out.
-        reference.__name__, reference.__qualname__, reference.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
-        return reference
 
     def _verifying(self, fn):
         guard = self
@@ -505,9 +485,9 @@ def _shell():
 
 
 def install(policy: Policy) -> Guard:
-    """Add the audit hook and protect the reference answers (call before the kernel starts)."""
+    """Add the audit hook and wrap the checking helpers (call before the kernel starts)."""
     guard = Guard(policy)
     guard.streams = {}
-    guard.protect_references()
+    guard.wrap_checks()
     sys.addaudithook(guard.hook)
     return guard

@@ -1,11 +1,16 @@
 """The grading kernel: an IPython kernel that runs a submission inside limits.
 
-    python -m autograder.kernel POLICY.json -f CONNECTION_FILE
+    python -m autograder.kernel -f CONNECTION_FILE      (started in its sandbox folder)
 
-Before IPython starts, it reads its policy (written by the worker, outside the
-sandbox), sets resource limits (memory, CPU time, file size, no core dumps),
-replaces the environment by a plain one that says nothing about grading, moves
-into its sandbox folder and installs the guard (``autograder.guard``). Where Linux
+Before IPython starts, it reads its policy (which the worker writes into the sandbox
+as POLICY, and which it removes), becomes PID 1 of a new PID namespace with a
+private, empty ``/dev/shm`` where the system allows it (``isolate``: every process
+the submission starts, even one that called ``setsid``, dies with the kernel, and
+shared memory it leaves behind vanishes with it), sets resource limits (memory,
+CPU time, file size, no core dumps), replaces the environment by a plain one that
+says nothing about grading, imports the students' copy of ``course_utils`` (in
+which this assignment's answers and later ones are stubs, so no answer is in the
+process), and installs the guard (``autograder.guard``). Where Linux
 offers Landlock (5.13 and later), the operating system then holds the process and
 anything it starts to the guard's folders (read: Python, the course package, system
 files; write: the sandbox), with no outgoing TCP connection and no signal to other
@@ -23,16 +28,18 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "course-grader"
+POLICY = ".kernel-policy.json"  # in the sandbox: nothing on the command line names the worker's folders
+HAND_OVER = ".hand-over"  # in the sandbox: where hidden tests leave their observations (autograder.judging)
 # What the kernel keeps of the worker's environment; everything else (NBGRADER_*, COURSE_DATA, ...) goes.
 KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "JPY_PARENT_PID", "VIRTUAL_ENV", "SYSTEMROOT")
 
 
-def write_kernelspec(folder: Path, policy_file: Path) -> Path:
+def write_kernelspec(folder: Path) -> Path:
     """Write a kernelspec named KERNEL_NAME under ``folder`` (put ``folder`` on JUPYTER_PATH)."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.kernel", str(policy_file), "-f", "{connection_file}"],
+        "argv": [sys.executable, "-m", "autograder.kernel", "-f", "{connection_file}"],
         "display_name": "Python 3 (ipykernel)", "language": "python"}))
     return spec
 
@@ -109,6 +116,45 @@ def confine(paths: dict[str, str]) -> bool:
         os.close(ruleset)
 
 
+_NEWNS, _NEWUSER, _NEWPID = 0x00020000, 0x10000000, 0x20000000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+
+
+def isolate() -> bool:
+    """Go on as PID 1 of a new PID namespace with a private tmpfs on /dev/shm; True when it worked.
+
+    This process forks: the child returns True and becomes the kernel; the parent stays outside, forwards
+    signals to it, and exits with its status. When PID 1 of a namespace ends, the system kills every other
+    process in it, so nothing the submission starts (a daemon made with ``setsid``, a fork through ctypes)
+    outlives the kernel; and the child dies when the parent does (which dies with the worker). Needs root,
+    or unprivileged user namespaces; elsewhere it returns False and changes nothing.
+    """
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_NEWPID | _NEWNS) != 0:  # not root: try inside a user namespace of our own
+        uid, gid = os.getuid(), os.getgid()
+        if libc.unshare(_NEWUSER | _NEWPID | _NEWNS) != 0:
+            return False
+        try:
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as f:
+                    f.write(text)
+        except OSError:
+            return False
+    child = os.fork()
+    if child == 0:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: die with the parent below
+        private = libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0
+        return private and libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=512m") == 0
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, lambda number, _: os.kill(child, number))
+    _, status = os.waitpid(child, 0)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 def die_with_parent(parent: int) -> None:
     """Be killed when the worker that started this kernel dies, even while still starting up.
 
@@ -127,15 +173,18 @@ def die_with_parent(parent: int) -> None:
 
 
 def main() -> None:
-    policy_file, connection_args = sys.argv[1], sys.argv[2:]
-    settings = json.loads(Path(policy_file).read_text())
+    connection_args = sys.argv[1:]
+    settings = json.loads(Path(POLICY).read_text())
+    os.unlink(POLICY)
     parent = settings.pop("worker_pid")  # not os.getppid(): the worker may be gone already
     die_with_parent(parent)
+    isolated = isolate()
     limit_resources(settings.pop("memory_mb"), settings.pop("cpu_seconds"))
     sandbox = settings["sandbox"]
     os.environ.clear()
     os.environ.update(plain_environment(sandbox))
     os.chdir(sandbox)
+    sys.path.insert(0, settings["package"])  # the students' course_utils, not the instructor's
     import tempfile
 
     tempfile.tempdir = None  # pick up the new TMPDIR
@@ -155,26 +204,36 @@ def main() -> None:
     import threadpoolctl
 
     threadpoolctl.ThreadpoolController()
+    import io
 
-    import course_utils.checks  # noqa: F401
+    torch.save({"x": torch.zeros(1), "s": ""}, io.BytesIO())  # pickling caches torch.Tensor.__slotnames__: now
+
+    import course_utils.checks
     from autograder.guard import Policy, install
 
+    if not os.path.realpath(course_utils.checks.__file__).startswith(os.path.realpath(settings["package"])):
+        raise SystemExit("the grading kernel did not import the students' course_utils")  # never grade with answers
+    hand_over = os.path.join(sandbox, HAND_OVER)
+    os.makedirs(hand_over, exist_ok=True)
+    course_utils.checks.HAND_OVER = hand_over
     connection_file = connection_args[connection_args.index("-f") + 1]
-    policy = Policy(sandbox=sandbox, assignment=settings["assignment"],
-                    instructor_cells=set(settings["instructor_cells"]),
-                    readable=[connection_file, *settings.get("readable", [])],
+    policy = Policy(sandbox=sandbox, instructor_cells=set(settings["instructor_cells"]),
+                    hidden_cells=set(settings.get("hidden_cells", [])),
+                    readable=[connection_file, settings["package"]],
                     max_output=settings.get("max_output", 200_000))
     guard = install(policy)
-    # Before any thread starts (Landlock binds the calling thread and what it starts later).
+    # Before any thread starts (Landlock binds the calling thread and what it starts later). /dev/shm is
+    # writable only when it is the kernel's own (see isolate).
     confine({**{p: "read" for p in [*guard.read_roots, "/proc/self", "/proc/loadavg", "/proc/uptime", "/proc/sys",
                                     "/proc/driver"]},  # CUDA reads /proc/driver/nvidia
              "/dev": "device",
-             **{p: "write" for p in [*guard.write_roots, "/dev/shm"]}})
+             **{p: "write" for p in [*guard.write_roots, *(["/dev/shm"] if isolated else [])]}})
     launcher = os.path.join(os.path.dirname(os.path.dirname(ipykernel.__file__)), "ipykernel_launcher.py")
     sys.argv = [launcher, *connection_args]  # looks like any kernel
+    sys.orig_argv = [sys.executable, "-m", "ipykernel_launcher", *connection_args]
     app = ipykernel.kernelapp.IPKernelApp.instance()
-    app.initialize(connection_args + ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR",
-                                      f"--IPKernelApp.parent_handle={parent}"])  # exit if the worker dies
+    # No parent_handle: in its own PID namespace the kernel cannot see the worker; it dies with it anyway.
+    app.initialize(connection_args + ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"])
     guard.limit_output()  # ipykernel has replaced sys.stdout and sys.stderr by now
     app.start()
     # Shut down: the reply has been sent. Skip tearing down torch and the rest module by module

@@ -4,7 +4,8 @@ nbgrader's GenerateAssignment does the conversion: it clears outputs, replaces
 code between ``### BEGIN SOLUTION`` / ``### END SOLUTION`` by a stub that raises
 NotImplementedError, and removes ``### BEGIN HIDDEN TESTS`` ... regions. Before
 converting, the setup cell of every source notebook is stamped from the one
-template in ``config``; after, the release is verified: no marker and no line of
+template in ``config``, and every solution cell from its section of the assignment's answer file
+(``course_utils/answers/aNN_name.py``, see ``autograder.answers``); after, the release is verified: no marker and no line of
 any solution or hidden-test region may reach it.
 
 Then (unless ``verify=False``) both versions are executed in FAST mode: the source
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import answers
 from .config import RELEASE, SETUP_TAG, SOURCE, nbgrader_config, setup_cell_source, use_own_scripts
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
@@ -121,6 +123,7 @@ def release(root: Path, names: list[str] | None = None, verify: bool = True) -> 
     for name in select(root, names):
         source_nb = root / SOURCE / name / f"{name}.ipynb"
         stamp_setup_cell(source_nb, root)
+        answers.stamp(source_nb, answers.path(root, name))
         folder = generate(root, name)
         problems = leaks(source_nb, folder / f"{name}.ipynb")
         if problems:
@@ -167,6 +170,9 @@ def check(root: Path, names: list[str] | None = None) -> list[str]:
             if stamp_setup_cell(source_nb, scratch):
                 problems.append(f"{SOURCE}/{name}/{name}.ipynb: its setup cell differs from the template "
                                 "(run `course release` to stamp it)")
+            for grade_id in answers.stamp(source_nb, answers.path(root, name)):
+                problems.append(f"{SOURCE}/{name}/{name}.ipynb: solution cell {grade_id} differs from its section "
+                                f"in {answers.ANSWERS}/a{name}.py (run `course release` to stamp it)")
             fresh = generate(root, name, course_root=scratch)
             problems += _compare(fresh, root / RELEASE / name, f"{RELEASE}/{name}")
     return problems

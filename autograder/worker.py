@@ -10,18 +10,27 @@ the parent replaces a worker that crashed or ran out of time. For each one:
 1. reads the notebook and labels it ``malformed`` if it is not a valid notebook of
    format 4 (nothing runs then);
 2. compares its test cells with the release: deleted, duplicated or edited test
-   cells and changed metadata (points, ids) are flagged; a duplicated or unknown
-   nbgrader cell becomes an ordinary cell (nbgrader itself would fail on it, which
-   would cost the student every point); code of the student's that reaches into
-   the grader, the kernel or Python's internals is flagged too (``source_flags``);
+   cells, changed metadata (points, ids) and changed cell types are flagged; every
+   cell the release knows gets the release's nbgrader metadata and cell type back,
+   and a duplicated or unknown nbgrader cell becomes an ordinary cell (nbgrader
+   itself would fail on either, which would cost the student every point); code of
+   the student's that reaches into the grader, the kernel or Python's internals is
+   flagged too (``source_flags``);
 3. runs nbgrader's own Autograde converter in a scratch course root, with a copy
-   of the assignment's gradebook, in the guarded kernel (``autograder.kernel``);
-   ``SafeExecute`` gives the whole notebook a deadline and, when the kernel dies,
-   stops answering or time runs out, or once the guard has found tampering, marks
-   the cells that did not run as failed, so the points earned before are kept and
-   no later test is passed by default;
-4. writes RESULT.json: status, flags, the score of every graded cell (read back
-   from the scratch gradebook) and the autograded notebook.
+   of the assignment's gradebook, in the guarded kernel (``autograder.kernel``),
+   which imports the students' copy of ``course_utils`` (this assignment's answers
+   and later ones are stubs); ``SafeExecute`` gives the whole notebook a deadline,
+   caps every cell's output of every kind and, when the kernel dies, stops
+   answering or time runs out, or once the guard has found tampering, marks the
+   cells that did not run as failed, so the points earned before are kept and no
+   later test is passed by default;
+4. decides the points itself (``decide``): a hidden test by its judge, run here on
+   what the kernel handed over (``autograder.judging``); a visible check by whether
+   its cell ran without an error. What nbgrader read from the cells' outputs (an
+   ``execute_result`` the student printed, say) counts for nothing. Hidden test
+   cells keep one fixed line of output: passed, or the name of the failed check;
+5. writes RESULT.json: status, flags (fixed texts: nothing a student printed), the
+   score of every graded cell and the autograded notebook.
 
 The worker never opens the workspace's gradebook: only the parent writes it.
 """
@@ -43,13 +52,19 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float
 
 from .guard import MARK, source_hash
-from .kernel import KERNEL_NAME, write_kernelspec
+from .judging import Judge, Verdict
+from .kernel import HAND_OVER, KERNEL_NAME, POLICY, write_kernelspec
+
+_OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data")
+_SAFE_NAME = re.compile(r"^[\w.\- ]{1,80}$")
 
 
 class SafeExecute(Execute):
     """nbgrader's Execute with a deadline for the whole notebook and no points for cells that never ran."""
 
     total_timeout = Float(600.0, help="seconds for the whole notebook").tag(config=True)
+    max_cell_output = 2_000_000  # characters of output (of every kind) one cell may keep
+    max_output = 12_000_000  # ... and the whole notebook
     sandbox = ""  # the kernel's working folder, set by the worker
 
     def preprocess(self, nb, resources=None, km=None):
@@ -59,6 +74,8 @@ class SafeExecute(Execute):
         self._cell_timeout = self.timeout
         self.stopped: str | None = None
         self.tampered = False
+        self.capped: list[int] = []
+        self._used: dict[int, int] = {}
         try:
             return super().preprocess(nb, resources, km)
         except (DeadKernelError, RuntimeError) as err:  # the kernel died between cells or at start
@@ -95,69 +112,92 @@ class SafeExecute(Execute):
         return cell, resources
 
 
+    def process_message(self, msg, cell, cell_index):
+        """Outputs past the cell's or the notebook's budget are dropped (an error is only shortened)."""
+        kind, content = msg.get("msg_type"), msg.get("content") or {}
+        if kind == "error":
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[:40]]
+        elif kind in _OUTPUT_MESSAGES:
+            size = len(json.dumps(content, default=str))
+            self._used[cell_index] = self._used.get(cell_index, 0) + size
+            if self._used[cell_index] > self.max_cell_output or sum(self._used.values()) > self.max_output:
+                if cell_index not in self.capped:
+                    self.capped.append(cell_index)
+                    cell.outputs.append(nbformat.v4.new_output(
+                        "stream", name="stderr", text=f"{MARK} output cut: over the grader's limit\n"))
+                return None
+        return super().process_message(msg, cell, cell_index)
+
+
 def _not_run(cell, reason: str) -> None:
     cell.outputs = [nbformat.v4.new_output("error", ename="NotRun", evalue=f"not run: {reason}",
                                            traceback=[f"NotRun: this cell did not run ({reason})"])]
 
 
-def structure_flags(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
-    """What the student changed in the cells they must not change (compared with the release)."""
-    def graded(nb):
-        cells = {}
-        for cell in nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if isinstance(meta, dict) and (meta.get("grade") or meta.get("locked")):
-                cells.setdefault(meta.get("grade_id"), []).append(cell)
-        return cells
-
-    flags, mine, theirs = [], graded(release), graded(submitted)
-    for grade_id, (cell,) in mine.items():
-        copies = theirs.get(grade_id, [])
-        if not copies:
-            flags.append(f"test cell {grade_id} was deleted (or its metadata removed)")
-            continue
-        if len(copies) > 1:
-            flags.append(f"test cell {grade_id} was duplicated")
-        got = copies[0]
-        if not cell.metadata["nbgrader"].get("solution") and got.source.strip() != cell.source.strip():
-            flags.append(f"test cell {grade_id} was edited")
-        want, have = cell.metadata["nbgrader"], got.metadata.get("nbgrader", {})
-        for key in ("points", "grade", "solution", "locked", "cell_type"):
-            if want.get(key) != have.get(key):
-                flags.append(f"metadata {key!r} of cell {grade_id} was changed")
-    flags += [f"unknown nbgrader cell {grade_id!r} was added" for grade_id in unknown_cells(submitted, release)]
-    return flags
+def _nbgrader(cell) -> dict | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else ({} if meta is not None else None)
 
 
-def _nbgrader_ids(nb: nbformat.NotebookNode) -> list:
-    return [c.metadata["nbgrader"].get("grade_id") if isinstance(c.metadata["nbgrader"], dict) else None
-            for c in nb.cells if "nbgrader" in c.get("metadata", {})]
+def _name(grade_id) -> str:
+    """A grade id as it may appear in a flag: only if it looks like one (it is the student's text)."""
+    return repr(grade_id) if isinstance(grade_id, str) and _SAFE_NAME.match(grade_id) else "(a strange id)"
 
 
-def unknown_cells(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list:
-    """The ids of the submission's nbgrader cells that the release does not have (None: no id)."""
-    known = set(_nbgrader_ids(release)) - {None}
-    return [grade_id for grade_id in _nbgrader_ids(submitted) if grade_id not in known]
+def restore_structure(submitted: nbformat.NotebookNode, release: nbformat.NotebookNode
+                      ) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The submission with the release's structure put back, and what the student changed, as flags.
 
-
-def ordinary_extra_cells(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Drop the nbgrader metadata of unknown cells and of every copy but the first of a cell.
-
-    nbgrader fails on both (it empties a duplicate's metadata, or removes an unknown cell's
-    id, then finds the metadata invalid). The first copy is graded and its test restored
-    from the gradebook as usual; a test cell the release has and the submission lacks is
-    put back by nbgrader itself.
+    Every nbgrader cell of the release is matched with one cell of the submission (the one with the same
+    grade id and, among copies, the same cell id, else the first); that cell gets the release's nbgrader
+    metadata and cell type back, so nbgrader grades it as released (a test cell turned into markdown, an
+    exercise that claims points). A copy of a cell, or a cell with an id the release does not know, becomes
+    an ordinary cell: nbgrader would fail on it and cost the student every point. nbgrader itself then puts
+    back the source of every test cell and any test cell that is missing.
     """
-    known, seen = set(_nbgrader_ids(release)) - {None}, set()
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta is None:
+    mine = {meta["grade_id"]: cell for cell in release.cells if (meta := _nbgrader(cell)) and meta.get("grade_id")}
+    copies: dict[str, list] = {}
+    for cell in submitted.cells:
+        meta = _nbgrader(cell)
+        if meta is not None:
+            copies.setdefault(meta.get("grade_id"), []).append(cell)
+    flags = []
+    for grade_id, cells in copies.items():
+        if grade_id not in mine:
+            flags.append(f"unknown nbgrader cell {_name(grade_id)} was added")
+            for cell in cells:
+                del cell.metadata["nbgrader"]
+    for grade_id, want in mine.items():
+        cells = copies.get(grade_id, [])
+        meta = want.metadata["nbgrader"]
+        test = not meta.get("solution") and bool(meta.get("grade") or meta.get("locked"))
+        if not cells:
+            flags.append(f"{'test' if test else 'nbgrader'} cell {grade_id} was deleted (or its metadata removed)")
             continue
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-        if grade_id not in known or grade_id in seen:
-            del cell.metadata["nbgrader"]
-        seen.add(grade_id)
-    return nb
+        got = next((c for c in cells if c.get("id") and c.get("id") == want.get("id")), cells[0])
+        if len(cells) > 1:
+            flags.append(f"{'test' if test else 'nbgrader'} cell {grade_id} was duplicated")
+        for other in cells:
+            if other is not got:
+                del other.metadata["nbgrader"]
+        have = _nbgrader(got)
+        for key in ("points", "grade", "solution", "locked"):
+            if have.get(key) != meta.get(key):
+                flags.append(f"metadata {key!r} of cell {grade_id} was changed")
+        if got.cell_type != want.cell_type:
+            flags.append(f"cell {grade_id} was turned into a {got.cell_type} cell")
+            got.cell_type = want.cell_type
+            if want.cell_type == "code":
+                got.setdefault("outputs", [])
+                got.setdefault("execution_count", None)
+            else:
+                got.pop("outputs", None)
+                got.pop("execution_count", None)
+        elif test and got.source.strip() != want.source.strip():
+            flags.append(f"test cell {grade_id} was edited")
+        got.metadata["nbgrader"] = nbformat.from_dict(json.loads(json.dumps(meta)))
+    return submitted, flags
 
 
 def read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
@@ -182,7 +222,8 @@ _SUSPICIOUS = re.compile(
     r"__(?:closure|globals|code|wrapped|subclasses|builtins|import)__|_getframe|\bf_(?:back|locals|globals)\b"
     r"|\btb_frame\b|\bgc\.get_|\bctypes\b|\bcffi\b|ipykernel|jupyter_client|\bzmq\b|get_ipython|\bbuiltins\b"
     r"|\bsys\.modules\b|\bimportlib\b|(?<![\w.])(?:exec|eval|compile)\s*\(|\bsqlite3\b|\bsubprocess\b|\bsocket\b"
-    r"|\bautograder\b|course_utils\.reference|\bREGISTRY\b|NBGRADER|\bos\._exit\b|addaudithook|set(?:trace|profile)\b")
+    r"|\bautograder\b|course_utils\.(?:reference|answers)|\bREGISTRY\b|NBGRADER|\bos\._exit\b|addaudithook"
+    r"|set(?:trace|profile)\b|\blinecache\b|\b_ih\b|(?<![\w.])In\[|\binspect\.|\bHAND_OVER\b|\.hand-over")
 
 
 def source_flags(submitted: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
@@ -204,17 +245,19 @@ def grade(task: dict) -> dict:
     assignment, student, notebook = task["assignment"], task["student"], task["notebook"]
     data = Path(task["submission"]).read_bytes()
     result = {"student": student, "assignment": assignment, "sha256": task["sha256"], "flags": [],
-              "scores": {}, "status": "graded", "autograded": None}
+              "scores": {}, "status": "graded", "autograded": None, "details": {}}
     nb, problem = read_notebook(data)
     if nb is None:
         return dict(result, status="malformed", flags=[problem])
     release = nbformat.read(task["release_notebook"], as_version=4)
     source = nbformat.read(task["source_notebook"], as_version=4)
-    result["flags"] += structure_flags(nb, release) + source_flags(nb, source)
-    nb = ordinary_extra_cells(nb, release)
+    judge = _judge(source, Path(task["source_folder"]), assignment)
+    nb, flags = restore_structure(nb, release)
+    result["flags"] += flags + source_flags(nb, source)
 
     scratch = Path(tempfile.mkdtemp(prefix="course-worker-"))
-    sandbox = Path(tempfile.mkdtemp())  # a plain name: nothing in the path says "grading"
+    sandbox = Path(tempfile.mkdtemp())  # plain names: nothing in the paths says "grading"
+    package = Path(tempfile.mkdtemp())
     try:
         course = scratch / "course"
         submitted = course / "submitted" / student / assignment
@@ -222,26 +265,77 @@ def grade(task: dict) -> dict:
         nbformat.write(nb, submitted / f"{notebook}.ipynb")
         shutil.copytree(task["source_folder"], course / "source" / assignment)
         shutil.copy(task["gradebook"], course / "gradebook.db")
-        policy = scratch / "policy.json"
-        policy.write_text(json.dumps({
-            "sandbox": str(sandbox), "assignment": assignment, "memory_mb": task["memory_mb"],
-            "worker_pid": os.getpid(),
-            "cpu_seconds": int(task["timeout"] * 2), "max_output": 200_000,
-            "instructor_cells": instructor_cells(source)}))
-        write_kernelspec(scratch, policy)
+        shutil.copytree(task["package"], package / "course_utils")  # the students' copy, answers stubbed
+        (sandbox / POLICY).write_text(json.dumps({
+            "sandbox": str(sandbox), "package": str(package), "memory_mb": task["memory_mb"],
+            "worker_pid": os.getpid(), "cpu_seconds": int(task["timeout"] * 2), "max_output": 200_000,
+            "instructor_cells": instructor_cells(source), "hidden_cells": hidden_cells(source)}))
+        write_kernelspec(scratch)
         os.environ["JUPYTER_PATH"] = str(scratch)
         executor = _autograde(course, assignment, student, sandbox, task["timeout"])
         autograded = nbformat.read(course / "autograded" / student / assignment / f"{notebook}.ipynb", as_version=4)
+        verdicts = judge.verdicts(sandbox / HAND_OVER)
+        guard_notes = _guard_notes(autograded)  # before decide() replaces the hidden cells' outputs
+        raw_notes = [line[:300] for c in autograded.cells for o in c.get("outputs", [])
+                     for line in (o.get("text") or "").splitlines() if line.startswith(MARK)][:20]
+        result["scores"] = decide(autograded, _scores(course, assignment, student, notebook), verdicts)
+        result["details"] = {g: v.detail for g, v in verdicts.items() if v.detail}
+        if raw_notes:  # the guard's own words, for the instructor's history only (the student can forge them)
+            result["details"]["guard"] = raw_notes
         result["autograded"] = nbformat.writes(autograded)
-        result["scores"] = _scores(course, assignment, student, notebook)
         if executor.stopped:
             result["status"] = executor.stopped.split(":")[0]
             result["flags"].append(executor.stopped)
-        result["flags"] += _guard_notes(autograded)
+        result["flags"] += [f"output of cell {i} was cut at the grader's limit" for i in executor.capped]
+        result["flags"] += guard_notes
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(sandbox, ignore_errors=True)
+        for folder in (scratch, sandbox, package):
+            shutil.rmtree(folder, ignore_errors=True)
     return result
+
+
+_JUDGES: dict[tuple, Judge] = {}
+
+
+def _judge(source: nbformat.NotebookNode, folder: Path, assignment: str) -> Judge:
+    """The judge of an assignment's source: built once per worker (it computes the reference observations)."""
+    key = (assignment, source_hash(nbformat.writes(source)), source_hash((folder / "judges.py").read_text())
+           if (folder / "judges.py").exists() else None)
+    if key not in _JUDGES:
+        _JUDGES[key] = Judge(source, folder, assignment)
+    return _JUDGES[key]
+
+
+def hidden_cells(source: nbformat.NotebookNode) -> list[str]:
+    """Hashes of the hidden-test cells, whose source the guard removes from the kernel once they ran."""
+    return sorted(source_hash(c.source) for c in source.cells
+                  if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source)
+
+
+def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[str, Verdict]) -> dict[str, list]:
+    """The points of every autograded cell, decided here; the outputs of hidden test cells replaced.
+
+    A hidden test earns its points when its cell ran to the end and its judge passed the observations it
+    handed over; a visible check, when its cell ran without an error. Written answers are left to a person.
+    """
+    decided = {name: list(entry) for name, entry in scores.items()}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id")
+        if cell.cell_type != "code" or not meta.get("grade") or grade_id not in decided:
+            continue
+        ran = not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+        if grade_id in verdicts:
+            verdict = verdicts[grade_id]
+            passed = ran and verdict.passed
+            message = verdict.message if ran or not verdict.passed else "✘ hidden tests: the cell did not run to the end"
+            if not ran and any(o.get("ename") == "NotRun" for o in cell.get("outputs", [])):
+                message = "✘ hidden tests: the cell did not run (see the cells above)"
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=message + "\n")]
+        else:
+            passed = ran
+        decided[grade_id][0] = float(meta.get("points", 0)) if passed else 0.0
+    return decided
 
 
 def _autograde(course: Path, assignment: str, student: str, sandbox: Path, timeout: float) -> SafeExecute:
@@ -285,11 +379,22 @@ def _scores(course: Path, assignment: str, student: str, notebook: str) -> dict[
 
 
 def _guard_notes(nb: nbformat.NotebookNode) -> list[str]:
+    """What the guard reported, as fixed texts naming the cell: a line in a cell's output is the student's
+    to forge, so only its kind and a name that looks like one are kept."""
     notes = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
+            if output.get("ename") == "ReferenceNotReleased":
+                notes.append(f"cell {index} called a course_utils answer that is not released")
             text = output.get("text", "") if output.get("output_type") == "stream" else ""
-            notes += [line.strip() for line in text.splitlines() if line.startswith(MARK)]
+            for line in text.splitlines():
+                if not line.startswith(MARK):
+                    continue
+                found = re.match(r"\[grader\] (tampering|blocked): ((?:class )?[\w.]{1,60})?", line)
+                kind = found.group(1) if found else "note"
+                what = f": {found.group(2)}" if found and found.group(2) else ""
+                notes.append(f"guard, cell {index}: {kind}{what}" if found else
+                             f"guard, cell {index}: a note of the guard (read the cell)")
     return sorted(set(notes), key=notes.index)
 
 

@@ -7,6 +7,9 @@ notebook that the autograder records:
 - ``check_function(fn, reference, make_inputs)``: compare a function with the
   reference on seeded random inputs.
 - ``check_true(condition, message)``: an invariant (symmetry, a bound, a sign).
+- ``hidden_test(grade_id, observe)``: a hidden test. ``observe()`` only computes the student's outputs
+  on seeded hidden inputs; a judge compares them with the reference answer's outputs. When a notebook
+  is graded, the judge runs in the grader, outside the student's process (``autograder.judging``).
 
 They accept only real results: a torch tensor, a NumPy array or a Python number
 (or tuples and lists of them). Anything else -- a subclass with its own ``__eq__``,
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import random
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -24,7 +29,14 @@ import torch
 
 
 class CheckFailed(AssertionError):
-    """A check did not pass; the message says what was expected and what came back."""
+    """A check did not pass; the message says what was expected and what came back.
+
+    ``check`` names what was checked, without the values: all a student is told of a failed hidden test.
+    """
+
+    def __init__(self, message: str, check: str | None = None) -> None:
+        super().__init__(message)
+        self.check = check or message
 
 
 _NUMBER_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
@@ -45,9 +57,9 @@ def as_real(value: Any, name: str = "the result") -> torch.Tensor:
     if _is_number(value):
         return torch.tensor(value)
     if value is None:
-        raise CheckFailed(f"{name} is None: did the function forget to `return` its result?")
+        raise CheckFailed(f"{name} is None: did the function forget to `return` its result?", name)
     raise CheckFailed(f"{name} should be a torch.Tensor (or a number), but it is a "
-                      f"{type(value).__module__}.{type(value).__qualname__}.")
+                      f"{type(value).__module__}.{type(value).__qualname__}.", name)
 
 
 def rel_error(actual: Any, expected: Any) -> float:
@@ -66,22 +78,22 @@ def check_close(actual: Any, expected: Any, *, name: str = "the result", rtol: f
     if isinstance(expected, (tuple, list)):
         if type(actual) not in (tuple, list) or len(actual) != len(expected):
             raise CheckFailed(f"{name} should be a {type(expected).__name__} of {len(expected)} items, "
-                              f"but it is {_describe(actual)}.")
+                              f"but it is {_describe(actual)}.", name)
         for i, (a, e) in enumerate(zip(actual, expected)):
             check_close(a, e, name=f"{name}[{i}]", rtol=rtol, atol=atol,
                         check_dtype=check_dtype, check_device=check_device)
         return
     a, e = as_real(actual, name), as_real(expected, "the expected value")
     if isinstance(expected, torch.Tensor) and not isinstance(actual, torch.Tensor):
-        raise CheckFailed(f"{name} should be a torch.Tensor, but it is {_describe(actual)}.")
+        raise CheckFailed(f"{name} should be a torch.Tensor, but it is {_describe(actual)}.", name)
     if tuple(a.shape) != tuple(e.shape):
         raise CheckFailed(f"{name} has shape {tuple(a.shape)}, expected {tuple(e.shape)}."
-                          + _shape_hint(tuple(a.shape), tuple(e.shape)))
+                          + _shape_hint(tuple(a.shape), tuple(e.shape)), name)
     if check_dtype and isinstance(expected, torch.Tensor) and actual.dtype != expected.dtype:
-        raise CheckFailed(f"{name} has dtype {actual.dtype}, expected {expected.dtype}.")
+        raise CheckFailed(f"{name} has dtype {actual.dtype}, expected {expected.dtype}.", name)
     if check_device and isinstance(expected, torch.Tensor) and actual.device != expected.device:
         raise CheckFailed(f"{name} is on device {actual.device}, expected {expected.device}: "
-                          "create new tensors on the input's device (e.g. `device=x.device`).")
+                          "create new tensors on the input's device (e.g. `device=x.device`).", name)
     if a.dtype == torch.bool or e.dtype == torch.bool:
         wrong = a.bool() != e.bool()
     else:
@@ -97,7 +109,7 @@ def check_close(actual: Any, expected: Any, *, name: str = "the result", rtol: f
         raise CheckFailed(
             f"{name} has wrong values in {n_wrong} of {n} entries. First{where}: expected "
             f"{_fmt(e[index] if index else e)}, got {_fmt(a[index] if index else a)} "
-            f"(allowed error: {atol:g} + {rtol:g} x |expected|; largest relative error {rel_error(a, e):.2e}).")
+            f"(allowed error: {atol:g} + {rtol:g} x |expected|; largest relative error {rel_error(a, e):.2e}).", name)
 
 
 def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[torch.Generator], Sequence],
@@ -139,9 +151,69 @@ def check_true(condition: Any, message: str) -> None:
     elif type(condition) is np.bool_:
         condition = bool(condition)
     if type(condition) is not bool:
-        raise CheckFailed(f"{message} (the condition was {_describe(condition)}, not True or False)")
+        raise CheckFailed(f"{message} (the condition was {_describe(condition)}, not True or False)", message)
     if not condition:
-        raise CheckFailed(message)
+        raise CheckFailed(message, message)
+
+
+#: Set by the grading kernel: the folder in which hidden tests leave their observations for the grader.
+HAND_OVER: str | None = None
+HIDDEN_SEED = 1234  # the global random state every observe() starts from, in the kernel and in the grader
+
+
+def hidden_test(grade_id: str, observe: Callable[[], dict]) -> None:
+    """A hidden test: ``observe()`` returns the student's outputs on seeded hidden inputs, a dict of tensors
+    (or numbers, strings, and lists of them); the judge ``grade_id`` in ``judges.py`` beside the solution
+    notebook compares them with what ``observe()`` returns on the reference answers.
+
+    In the grading kernel (``HAND_OVER`` set) the observations are only saved: the grader judges them
+    outside the student's process and decides the points. Anywhere else (the instructor running the
+    solution notebook) the judge runs here, and raises CheckFailed when the answers in the notebook fail it.
+    """
+    if HAND_OVER is None:
+        from autograder.judging import judge_here  # the instructor's side
+
+        judge_here(grade_id, observe)
+        return
+    observations = observe_seeded(observe)
+    import torch as _torch
+
+    _torch.save(observations, os.path.join(HAND_OVER, f"{grade_id}.pt"))
+
+
+def observe_seeded(observe: Callable[[], dict]) -> dict:
+    """``observe()`` from a fixed random state (restored afterwards), so the grader can repeat it exactly."""
+    state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(HIDDEN_SEED)
+        random.seed(HIDDEN_SEED)
+        np.random.seed(HIDDEN_SEED)
+        try:
+            found = observe()
+        finally:
+            random.setstate(state)
+            np.random.set_state(np_state)
+    return plain_observations(found)
+
+
+def plain_observations(found: Any) -> dict:
+    """``found`` as plain data (str keys; detached CPU tensors, numbers, strings, None, lists of them), or
+    CheckFailed naming what is not."""
+    def plain(value, where):
+        if type(value) in (torch.Tensor, torch.nn.Parameter):
+            return value.detach().cpu().clone().contiguous().as_subclass(torch.Tensor)
+        if type(value) in (bool, int, float, str, type(None)):
+            return value
+        if _is_number(value):
+            return value.item()
+        if type(value) in (list, tuple):
+            return [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        raise CheckFailed(f"{where} is a {type(value).__qualname__}: a hidden test hands over tensors, numbers "
+                          "and strings only", "the hidden test's results")
+
+    if type(found) is not dict or any(type(k) is not str for k in found):
+        raise CheckFailed("observe() must return a dict with string keys", "the hidden test's results")
+    return {k: plain(v, k) for k, v in found.items()}
 
 
 @contextlib.contextmanager

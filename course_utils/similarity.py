@@ -13,23 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .reference import answers
-
-
-@answers("00_welcome", "cosine_similarity_matrix")
-def cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """All pairwise cosine similarities between the rows of ``a`` and of ``b``.
-
-    Args:
-        a: (N, D) vectors.
-        b: (M, D) vectors.
-        eps: lower bound on a norm, so a zero vector gives similarity 0, not NaN.
-    Returns:
-        (N, M) tensor with ``S[i, j] = cos(a[i], b[j])``, on a's device.
-    """
-    a_unit = a / a.norm(dim=1, keepdim=True).clamp_min(eps)  # (N, D)
-    b_unit = b / b.norm(dim=1, keepdim=True).clamp_min(eps)  # (M, D)
-    return a_unit @ b_unit.T  # (N, M)
+from .answers.a00_welcome import cosine_similarity_matrix  # noqa: F401  (the answer to notebook 00)
 
 
 @torch.no_grad()
