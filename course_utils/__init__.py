@@ -10,7 +10,8 @@ One concept per module, each readable top to bottom:
 - ``metrics``: reference digits classifier, Frechet distance, mode coverage, probes.
 - ``similarity``: cosine-similarity matrices (reused by SimCLR and CLIP).
 - ``results``: ``record()``, the key results a notebook reports to ``course run``.
-- ``reference``: ``@answers(...)``, the mark on reference answers to graded exercises.
+- ``answers``: the answers to the graded exercises, one module per assignment, each written once.
+- ``reference``: ``ReferenceNotReleased``, what an answer raises in the students' copy until it is released.
 - ``widgets``: interactive figures that fall back to a static view when headless.
 - ``pca``, ``autoencoders``, ``vae`` (notebook 01): PCA, autoencoders, the VAE.
 - ``gans``, ``dcgan`` (notebook 02): GAN losses and step, 2-D GANs, a DCGAN on digits.

@@ -30,7 +30,7 @@ from . import metrics
 from .augment import AUGMENTATIONS, Augmentation, Policy, crop_resize, policy
 from .colour import colour_drop, colour_jitter
 from .config import seed_everything
-from .simclr import SimCLRConfig, features, train_simclr
+from .simclr import Loss, SimCLRConfig, features, nt_xent, train_simclr
 
 FIGURE_5 = ("crop", "cutout", "colour", "sobel", "noise", "blur", "rotate")  # the paper's seven, in its order
 
@@ -79,11 +79,12 @@ class Ablation:
 def pair_ablation(train_images: torch.Tensor, test_images: torch.Tensor,
                   labels: dict[str, tuple[torch.Tensor, torch.Tensor]], names: tuple[str, ...] = FIGURE_5,
                   config: SimCLRConfig | None = None, probe_images: int = 2000, seed: int = 0,
-                  progress: bool = True, **mine: Augmentation) -> Ablation:
+                  progress: bool = True, loss: Loss = nt_xent, **mine: Augmentation) -> Ablation:
     """Train one SimCLR per pair of ``names`` (and per single one) on ``train_images`` (N, 3, H, W), where they are.
 
     ``labels``: name -> (train labels (N,), test labels (M,)); each gets a linear probe on frozen h, fitted
-    on the first ``probe_images`` training images and scored on ``test_images``. ``mine``: your ``drop``, ``sobel``.
+    on the first ``probe_images`` training images and scored on ``test_images``. ``loss``: your ``nt_xent``;
+    ``mine``: your ``drop``, ``sobel``.
     """
     config = config or SimCLRConfig()
     k, start = len(names), time.perf_counter()
@@ -92,7 +93,7 @@ def pair_ablation(train_images: torch.Tensor, test_images: torch.Tensor,
     for n, (i, j) in enumerate(cells):
         seed_everything(seed)
         model, _ = train_simclr(train_images, config, augment=pair_policy(names[i], names[j], config, **mine),
-                                desc=f"{n + 1}/{len(cells)}: {names[i]} + {names[j]}", progress=progress)
+                                loss=loss, desc=f"{n + 1}/{len(cells)}: {names[i]} + {names[j]}", progress=progress)
         a, b = features(model, train_images[:probe_images]).cpu(), features(model, test_images).cpu()
         for label, (train_labels, test_labels) in labels.items():
             accuracy = metrics.linear_probe_accuracy(a, train_labels[:probe_images].cpu(), b, test_labels.cpu())

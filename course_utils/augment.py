@@ -35,8 +35,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .answers.a05_simclr import sobel  # noqa: F401  (the answer to notebook 05's exercise)
 from .colour import LUMA, adjust_colour, colour_drop, colour_jitter  # noqa: F401 (adjust_colour: re-exported)
-from .reference import answers
 
 Augmentation = Callable[..., torch.Tensor]  # op(x (B, C, H, W), generator=None) -> (B, C, H', W')
 Range = float | tuple[float, float]  # a fixed value, or (low, high) to draw one per image uniformly
@@ -192,31 +192,6 @@ def blur(x: torch.Tensor, generator: torch.Generator | None = None, sigma: Range
     y = F.conv2d(y, kernel.view(B * C, 1, 1, k), groups=B * C)  # along each row: (1, B*C, H + k - 1, W)
     y = F.conv2d(y, kernel.view(B * C, 1, k, 1), groups=B * C)  # along each column: (1, B*C, H, W)
     return y.view(B, C, H, W).clamp_(0, 1)
-
-
-@answers("05_simclr", "sobel")
-def sobel(x: torch.Tensor) -> torch.Tensor:
-    """Sobel filtering (Figure 4j): the gradient magnitude of the grey image, divided by its maximum per image.
-
-    Args:
-        x: (B, 3, H, W) RGB images in [0, 1] (or (B, 1, H, W) grey ones).
-    Returns:
-        (B, C, H, W) in [0, 1], the same in every channel: sqrt(gx^2 + gy^2) / max over the image (0 for a flat
-        image, whose maximum is below 1e-6), gx and gy the 3x3 Sobel filters on the grey level, edges replicated.
-    """
-    B, C, H, W = x.shape
-    if C == 3:
-        weights = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        x = (weights * x).sum(dim=1, keepdim=True)  # (B, 1, H, W): the grey level
-    else:
-        x = x.mean(dim=1, keepdim=True)  # (B, 1, H, W): a grey image as it is
-    gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
-    kernels = torch.stack([gx, gx.T]).unsqueeze(1)  # (2, 1, 3, 3): d/dx (left to right) and d/dy (top to bottom)
-    g = F.conv2d(F.pad(x, [1, 1, 1, 1], mode="replicate"), kernels)  # (B, 2, H, W)
-    magnitude = g.pow(2).sum(dim=1, keepdim=True).sqrt()  # (B, 1, H, W)
-    peak = magnitude.amax(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
-    # a flat image gives rounding residues (~1e-7), not edges: below 1e-6 its output is 0 rather than noise scaled to 1
-    return torch.where(peak > 1e-6, magnitude / peak.clamp_min(1e-6), 0.0).repeat(1, C, 1, 1)
 
 
 # ---------------------------------------------------------------- policies: operators chained, each with a probability

@@ -24,25 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .answers.a01_autoencoders import corrupt  # noqa: F401  (the answer to notebook 01)
 from .config import pick
-from .reference import answers
 from .train import History, fit
-
-
-@answers("01_autoencoders", "corrupt")
-def corrupt(x: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """The denoising autoencoder's input: x plus Gaussian noise, clipped back to the pixel range [0, 1].
-
-    Args:
-        x: (B, D) clean images in [0, 1].
-        noise_std: the noise's standard deviation sigma.
-        noise: standard normal noise shaped like x; drawn with ``torch.randn_like(x)`` when None.
-    Returns:
-        (B, D) corrupted images, clamp(x + sigma * noise, 0, 1).
-    """
-    if noise is None:
-        noise = torch.randn_like(x)
-    return (x + noise_std * noise).clamp(0.0, 1.0)
 
 
 def mlp(sizes: list[int] | tuple[int, ...], activation: type[nn.Module] = nn.SiLU) -> nn.Sequential:

@@ -37,10 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# The answers to notebook 06's exercises: the loss, and zero-shot classification (re-exported).
+from .answers.a06_clip import clip_loss, top_k_accuracy, zero_shot_classifier, zero_shot_predict  # noqa: F401
 from .config import pick
 from .data.shapes import CLASSES
 from .data.words import TYPOGRAPHIC_TEMPLATE  # noqa: F401  (re-exported)
-from .reference import answers
 from .similarity import recall_at_k  # noqa: F401  (re-exported: retrieval, section 4 of the notebook)
 from .simclr import Encoder, SimCLRConfig
 from .tokenizer import Tokenizer
@@ -148,23 +149,9 @@ class CLIP(nn.Module):
         return image_features, text_features, self.logit_scale.exp().clamp(max=self.config.max_logit_scale)
 
 
-# -------------------------------------------------------------------------------------------- loss, training
-
-@answers("06_clip", "clip_loss")
-def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric contrastive loss.
-
-    Args:
-        image_features: (N, D) unit-length image embeddings I; text_features: (N, D) text embeddings T,
-            row i of both from pair i.
-        logit_scale: s, a scalar (tensor or number), the inverse temperature.
-    Returns:
-        The scalar [CE(s I T^T, arange(N)) + CE(s T I^T, arange(N))] / 2: images to texts and texts to images.
-    """
-    logits = logit_scale * image_features @ text_features.T  # (N, N): row i, image i against every caption
-    targets = torch.arange(len(logits), device=logits.device)  # (N,): pair i matches on the diagonal
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets)) / 2
-
+# -------------------------------------------------------------------------------------------- training
+# The loss, ``clip_loss``, and zero-shot classification (``zero_shot_classifier``, ``zero_shot_predict``,
+# ``top_k_accuracy``) are notebook 06's exercises: their answers are in ``answers/a06_clip.py``.
 
 #: The five orders of the RGB channels other than RGB itself.
 PERMUTATIONS = torch.tensor([[0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
@@ -256,44 +243,3 @@ def embed_texts(model: CLIP, tokenizer: Tokenizer, texts: list[str], batch_size:
     tokens = tokenizer.encode(texts, model.config.context_length).to(model.logit_scale.device)  # (M, T)
     return torch.cat([F.normalize(model.encode_text(tokens[i:i + batch_size]), dim=-1)
                       for i in range(0, len(tokens), batch_size)])
-
-
-# -------------------------------------------------------------------------------------------- zero-shot, retrieval
-
-@answers("06_clip", "zero_shot_classifier")
-def zero_shot_classifier(model: CLIP, tokenizer: Tokenizer, class_names: list[str],
-                         templates: list[str]) -> torch.Tensor:
-    """The zero-shot classifier's weights: one unit-length text embedding per class, a prompt ensemble.
-
-    Args:
-        model: a trained CLIP; tokenizer: the one it was trained with.
-        class_names: C names, e.g. ["circle", "square"]; templates: K prompts with a {label} slot,
-            e.g. ["a photo of a {label}.", "a {label}."].
-    Returns:
-        (C, D) on the model's device: for each class, the mean over the K templates of the normalised text
-        embeddings of its prompts, normalised again.
-    """
-    prompts = [template.format(label=name) for name in class_names for template in templates]  # C * K texts
-    embeddings = embed_texts(model, tokenizer, prompts)  # (C K, D), unit rows, class after class
-    embeddings = embeddings.view(len(class_names), len(templates), -1).mean(dim=1)  # (C, D): the ensemble
-    return F.normalize(embeddings, dim=-1)
-
-
-@answers("06_clip", "zero_shot_predict")
-def zero_shot_predict(image_features: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
-    """The predicted class of each image: image_features (N, D), classifier (C, D) -> (N,) int64, the nearest class.
-
-    Argmax of the cosine similarity; with unit-length classifier rows the image features need no normalising.
-    """
-    return (image_features @ classifier.T).argmax(dim=1)  # (N, C) -> (N,)
-
-
-@answers("06_clip", "top_k_accuracy")
-def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
-    """The fraction of rows whose label is among their k highest scores.
-
-    Args:
-        scores: (N, C) logits or similarities, one row per example; labels: (N,) int64 in [0, C).
-    """
-    top = scores.topk(k, dim=1).indices  # (N, k)
-    return float((top == labels.to(scores.device)[:, None]).any(dim=1).float().mean())

@@ -21,9 +21,9 @@ import math
 
 import torch
 
-from .reference import answers
-
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601: the grey level of (R, G, B) is 0.299 R + 0.587 G + 0.114 B
+# LUMA, ITU-R BT.601: the grey level of (R, G, B) is 0.299 R + 0.587 G + 0.114 B. colour_drop is the answer to
+# notebook 05's exercise; both are defined in the answer file.
+from .answers.a05_simclr import LUMA, colour_drop  # noqa: F401
 
 # RGB -> YIQ (NTSC): Y is the grey level, (I, Q) the colour. The I and Q rows sum to 0, so grey stays grey.
 RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
@@ -34,23 +34,6 @@ def grey(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4 or x.shape[1] != 3:
         raise ValueError(f"colour operations need RGB images, (B, 3, H, W), not {tuple(x.shape)}.")
     return torch.einsum("c,bchw->bhw", torch.tensor(LUMA, dtype=x.dtype, device=x.device), x).unsqueeze(1)
-
-
-@answers("05_simclr", "colour_drop")
-def colour_drop(x: torch.Tensor, p: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Colour drop (Figure 4d): with probability p per image, every channel replaced by the grey level.
-
-    Args:
-        x: (B, 3, H, W) RGB images in [0, 1]. p: the probability that an image turns grey.
-        generator: draws one uniform number per image (on its device; an image turns grey when its number < p).
-    Returns:
-        (B, 3, H, W): grey = 0.299 R + 0.587 G + 0.114 B in all three channels, or the image as it was.
-    """
-    weights = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    grey_level = (weights * x).sum(dim=1, keepdim=True).clamp(0, 1)  # (B, 1, H, W); the weights sum to 1
-    source = generator.device if generator is not None else x.device
-    drop = torch.rand(x.shape[0], generator=generator, device=source).to(x.device) < p  # (B,)
-    return torch.where(drop.view(-1, 1, 1, 1), grey_level.expand_as(x), x)
 
 
 def adjust_colour(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor,

@@ -34,25 +34,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .reference import answers
+# The exercises of notebook 03: linear_betas and alpha_bar (the schedule), q_sample and ddpm_loss (Algorithm 1),
+# ddpm_step (Algorithm 2) and ddim_step; written once, in the answer file.
+from .answers.a03_diffusion import alpha_bar, ddim_step, ddpm_loss, ddpm_step, linear_betas, q_sample  # noqa: F401
 from .train import History, minimise
 
-# ---------------------------------------------------------------- the noise schedule
-
-
-@answers("03_diffusion", "noise_schedule")
-def linear_betas(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> torch.Tensor:
-    """Ho et al.'s schedule: ``steps`` betas evenly spaced from beta_start to beta_end, (T,)."""
-    return torch.linspace(beta_start, beta_end, steps)
-
-
-@answers("03_diffusion", "noise_schedule")
-def alpha_bar(betas: torch.Tensor) -> torch.Tensor:
-    """alpha_bar_t = prod_{s <= t} (1 - beta_s): how much of x_0 is left at step t, (T,)."""
-    return torch.cumprod(1 - betas, dim=0)
+# ---------------------------------------------------------------- the noise schedule: the cosine one
 
 
 def cosine_alpha_bar(steps: int, s: float = 0.008) -> torch.Tensor:
@@ -73,68 +62,7 @@ def betas_from_alpha_bar(alpha_bar: torch.Tensor) -> torch.Tensor:
     return 1 - alpha_bar / previous
 
 
-# ---------------------------------------------------------------- training (Algorithm 1)
-
-
-@answers("03_diffusion", "q_sample")
-def q_sample(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) noise, each example at its own step.
-
-    Args:
-        x0: (B, ...) clean data; noise: standard normal noise of the same shape.
-        t: (B,) integer steps in [0, T); alpha_bar: (T,) the schedule.
-    Returns:
-        (B, ...) the noisy x_t, on x0's device.
-    """
-    ab = alpha_bar.to(x0.device)[t.to(x0.device)]  # (B,)
-    ab = ab.reshape(-1, *[1] * (x0.dim() - 1))  # (B, 1, ...): broadcasts over the rest of x0's shape
-    return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-
-
-@answers("03_diffusion", "ddpm_loss")
-def ddpm_loss(model: nn.Module, x0: torch.Tensor, alpha_bar: torch.Tensor,
-              generator: torch.Generator | None = None) -> torch.Tensor:
-    """Ho et al.'s simple loss: the mean squared error between the noise and the model's guess of it; a scalar.
-
-    Each example gets its own t, uniform in [0, T), and its own noise ~ N(0, I), both drawn
-    with ``generator`` when one is given (on its device, then moved to x0's).
-    """
-    device = generator.device if generator is not None else x0.device
-    t = torch.randint(len(alpha_bar), (x0.shape[0],), generator=generator, device=device).to(x0.device)  # (B,)
-    noise = torch.randn(x0.shape, generator=generator, device=device).to(x0.device)  # (B, ...)
-    return F.mse_loss(model(q_sample(x0, t, noise, alpha_bar), t), noise)
-
-
 # ---------------------------------------------------------------- sampling (Algorithm 2, DDIM)
-
-
-@answers("03_diffusion", "ddpm_step")
-def ddpm_step(x_t: torch.Tensor, t: int, eps: torch.Tensor, betas: torch.Tensor, alpha_bar: torch.Tensor,
-              noise: torch.Tensor | None) -> torch.Tensor:
-    """One ancestral step x_t -> x_{t-1} (Algorithm 2), with sigma_t^2 = beta_t; no noise when t == 0.
-
-    Args:
-        x_t: (B, ...) the current samples; eps: the model's noise prediction, same shape.
-        t: the current step in [0, T); betas, alpha_bar: (T,) the schedule, on x_t's device.
-        noise: standard normal noise like x_t (ignored, and may be None, when t == 0).
-    """
-    beta = betas[t]
-    mean = (x_t - beta / (1 - alpha_bar[t]).sqrt() * eps) / (1 - beta).sqrt()
-    return mean if t == 0 else mean + beta.sqrt() * noise
-
-
-@answers("03_diffusion", "ddim_step")
-def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, alpha_bar: torch.Tensor) -> torch.Tensor:
-    """One deterministic DDIM step x_t -> x_{t_prev} (eta = 0); t_prev = -1 means alpha_bar = 1, so x_0 itself.
-
-    Args:
-        x_t: (B, ...) the current samples; eps: the model's noise prediction, same shape.
-        t, t_prev: the current and the next (earlier) step, t_prev < t.
-        alpha_bar: (T,) the schedule, on x_t's device.
-    """
-    x0 = (x_t - (1 - alpha_bar[t]).sqrt() * eps) / alpha_bar[t].sqrt()  # the predicted x_0
-    ab_prev = alpha_bar[t_prev] if t_prev >= 0 else alpha_bar.new_tensor(1.0)
-    return ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
 
 
 @dataclass

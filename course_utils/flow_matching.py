@@ -24,44 +24,10 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .reference import answers
+from .answers.a04_flows import euler_sample, flow_matching_loss  # noqa: F401  (04's answers)
 from .toy_diffusion import ToyDenoiser, ToyDiffusionConfig
 from .train import History, minimise
-
-
-@answers("04_flows", "flow_matching_loss")
-def flow_matching_loss(model: nn.Module, x1: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The flow-matching loss on a batch of data x1 (B, ...): a scalar.
-
-    Each example gets its own noise x0 ~ N(0, I) (shaped like x1) and its own t ~ U[0, 1] (B,), drawn in that
-    order with ``generator`` when one is given (on its device, then moved to x1's); then
-    x_t = (1 - t) x0 + t x1 and the mean squared error between ``model(x_t, t)`` and the velocity x1 - x0.
-    """
-    device = generator.device if generator is not None else x1.device
-    x0 = torch.randn(x1.shape, generator=generator, device=device).to(x1.device)  # (B, ...)
-    t = torch.rand(x1.shape[0], generator=generator, device=device).to(x1.device)  # (B,)
-    t_ = t.reshape(-1, *[1] * (x1.dim() - 1))  # (B, 1, ...): broadcasts over each example
-    x_t = (1 - t_) * x0 + t_ * x1
-    return F.mse_loss(model(x_t, t), x1 - x0)
-
-
-@answers("04_flows", "euler_sample")
-@torch.no_grad()
-def euler_sample(model: nn.Module, x0: torch.Tensor, steps: int) -> list[torch.Tensor]:
-    """Integrate dx/dt = model(x, t) from t = 0 (the noise x0, (B, ...)) to t = 1 with ``steps`` Euler steps.
-
-    The step is dt = 1 / steps, taken at t = 0, dt, 2 dt, ...: x <- x + dt * model(x, t), with t a (B,) tensor.
-    Returns the path, ``steps + 1`` tensors shaped like x0: x0 first, the samples last.
-    """
-    dt = 1.0 / steps
-    path = [x0]
-    for k in range(steps):
-        t = torch.full((x0.shape[0],), k * dt, device=x0.device)  # (B,)
-        path.append(path[-1] + dt * model(path[-1], t))
-    return path
 
 
 class VelocityField(ToyDenoiser):

@@ -13,6 +13,8 @@ to a logit l, and D(x) = sigmoid(l) is its probability that x is real. They play
   strong gradient exactly there; what everyone uses.
 - ``gan_step``: one alternating update, D first (on detached fakes), then G.
 
+These four are the answers to notebook 02's exercises, imported from ``answers.a02_gans``.
+
 The 2-D GANs below train several independent GANs at once (``seeds``): every
 layer holds one weight matrix per GAN and multiplies them in one batched matmul,
 so tensors have shape (S, B, ...) for S GANs. The losses and the step do not know:
@@ -25,57 +27,13 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+# The answers to notebook 02, written once in the answer file: the three losses and the step.
+from .answers.a02_gans import (discriminator_loss, gan_step, generator_loss_minimax,  # noqa: F401
+                               generator_loss_non_saturating)
 from .config import pick
-from .reference import answers
 from .train import History, fit
-
-
-@answers("02_gans", "discriminator_loss")
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """-E[log D(x)] - E[log(1 - D(G(z)))] from logits of any shape; a scalar.
-
-    log D = log sigmoid(l) = -softplus(-l) and log(1 - D) = -softplus(l): no
-    sigmoid is ever rounded to 0 or 1, so the loss stays finite for any logit.
-    """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-
-
-@answers("02_gans", "generator_losses")
-def generator_loss_minimax(fake_logits: torch.Tensor) -> torch.Tensor:
-    """E[log(1 - D(G(z)))], which G minimises in eq. 1; a scalar."""
-    return -F.softplus(fake_logits).mean()
-
-
-@answers("02_gans", "generator_losses")
-def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """-E[log D(G(z))]: G maximises the log-probability that D is fooled; a scalar."""
-    return F.softplus(-fake_logits).mean()
-
-
-@answers("02_gans", "gan_step")
-def gan_step(generator: nn.Module, discriminator: nn.Module, g_optimizer: torch.optim.Optimizer,
-             d_optimizer: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor,
-             generator_loss: Callable[[torch.Tensor], torch.Tensor] = generator_loss_non_saturating,
-             ) -> dict[str, torch.Tensor]:
-    """One alternating update: the discriminator on (real, G(z)), then the generator through the new D.
-
-    The fakes are detached for D's half, so D's loss does not backpropagate into G.
-    Returns {"D loss": ..., "G loss": ...}, detached.
-    """
-    fake = generator(z)
-    d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
-    d_optimizer.zero_grad(set_to_none=True)
-    d_loss.backward()
-    d_optimizer.step()
-
-    g_loss = generator_loss(discriminator(fake))  # through the updated D; its gradients are cleared before its next step
-    g_optimizer.zero_grad(set_to_none=True)
-    g_loss.backward()
-    g_optimizer.step()
-    return {"D loss": d_loss.detach(), "G loss": g_loss.detach()}
 
 
 class SeedLinear(nn.Module):

@@ -15,34 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .reference import answers
-
-
-@answers("01_autoencoders", "pca_fit")
-def pca_fit(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean (D,) and the first ``k`` principal directions (k, D), orthonormal rows, of data ``x`` (N, D).
-
-    Each direction's sign is fixed so that its largest entry in absolute value is
-    positive (an SVD may return either sign; this makes figures reproducible).
-    """
-    mean = x.mean(dim=0)  # (D,)
-    _, _, vh = torch.linalg.svd(x - mean, full_matrices=False)  # vh: (min(N, D), D)
-    components = vh[:k]  # (k, D)
-    biggest = components.abs().argmax(dim=1, keepdim=True)  # (k, 1)
-    signs = torch.sign(components.gather(1, biggest))  # (k, 1)
-    return mean, components * signs
-
-
-@answers("01_autoencoders", "pca_project")
-def pca_project(x: torch.Tensor, mean: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
-    """The codes (N, k) of ``x`` (N, D): coordinates of x - mean along the (k, D) components."""
-    return (x - mean) @ components.T  # (N, k)
-
-
-@answers("01_autoencoders", "pca_reconstruct")
-def pca_reconstruct(codes: torch.Tensor, mean: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
-    """Back from codes (N, k) to data space (N, D)."""
-    return codes @ components + mean  # (N, D)
+from .answers.a01_autoencoders import pca_fit, pca_project, pca_reconstruct  # noqa: F401  (the answers to notebook 01)
 
 
 def explained_variance_ratio(x: torch.Tensor) -> torch.Tensor:

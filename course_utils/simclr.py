@@ -34,32 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .answers.a05_simclr import nt_xent  # the answer to notebook 05's exercise
 from .augment import Augmentation, Policy, colour_drop, colour_jitter, crop_flip, policy
 from .config import pick
-from .reference import answers
-from .similarity import cosine_similarity_matrix
 from .train import History, minimise
 
 Loss = Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]  # nt_xent(z1, z2, temperature) -> ()
-
-
-@answers("05_simclr", "nt_xent")
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The NT-Xent loss of SimCLR's Algorithm 1.
-
-    Args:
-        z1: (N, D) projections of the first views; z2: (N, D) of the second, row k of each from image k.
-        temperature: tau > 0; the lower, the more the hardest negatives weigh.
-    Returns:
-        The scalar loss, the mean of l(i, j) over all 2N rows (both directions of every pair).
-    """
-    n = z1.shape[0]
-    z = torch.cat([z1, z2], dim=0)  # (2N, D): the views stacked, row k's partner is row (k + N) mod 2N
-    logits = cosine_similarity_matrix(z, z) / temperature  # (2N, 2N): s_ij / tau
-    self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, float("-inf"))  # k != i: a view is not its own negative
-    positives = (torch.arange(2 * n, device=z.device) + n) % (2 * n)  # (2N,): the index of each row's partner
-    return F.cross_entropy(logits, positives)  # mean over the 2N rows of -log softmax at the partner
 
 
 @dataclass

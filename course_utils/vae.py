@@ -21,47 +21,12 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .answers.a01_autoencoders import kl_to_standard_normal, negative_elbo, reparameterise  # noqa: F401
 from .autoencoders import mlp, random_batches
 from .config import pick
-from .reference import answers
 from .train import History, fit
-
-
-@answers("01_autoencoders", "reparameterise")
-def reparameterise(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """A sample z ~ N(mu, diag(exp(log_var))) that gradients flow through to mu and log_var.
-
-    Args:
-        mu, log_var: (B, k) the posterior's means and log-variances.
-        eps: (B, k) standard normal noise; drawn with ``torch.randn_like(mu)`` when None.
-    Returns:
-        (B, k) z = mu + exp(log_var / 2) * eps.
-    """
-    if eps is None:
-        eps = torch.randn_like(mu)
-    return mu + torch.exp(0.5 * log_var) * eps  # sigma = exp(log_var / 2)
-
-
-@answers("01_autoencoders", "kl_to_standard_normal")
-def kl_to_standard_normal(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(log_var))) || N(0, I)) for each example: (B, k) -> (B,), in nats."""
-    return 0.5 * (mu**2 + torch.exp(log_var) - 1.0 - log_var).sum(dim=1)
-
-
-@answers("01_autoencoders", "negative_elbo")
-def negative_elbo(x_logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """The VAE's loss, -ELBO averaged over the batch: a scalar, in nats per image.
-
-    Args:
-        x_logits: (B, D) the decoder's outputs before the sigmoid (Bernoulli logits).
-        x: (B, D) the images, pixels in [0, 1].
-        mu, log_var: (B, k) the encoder's outputs for these images.
-    """
-    reconstruction = F.binary_cross_entropy_with_logits(x_logits, x, reduction="none").sum(dim=1)  # (B,)
-    return (reconstruction + kl_to_standard_normal(mu, log_var)).mean()
 
 
 @dataclass

@@ -36,14 +36,12 @@ def test_pca_matches_scikit_learn(digits):
                           atol=1e-10)
 
 
-def test_pca_signs_are_fixed_and_the_rows_orthonormal():
+def test_pca_rows_are_orthonormal_and_the_directions_those_of_minus_x():
     x = torch.randn(50, 7, dtype=torch.float64) * torch.linspace(3, 0.5, 7)
     _, components = pca_fit(x, 5)
-    biggest = components.gather(1, components.abs().argmax(1, keepdim=True))
-    assert (biggest > 0).all()
     assert torch.allclose(components @ components.T, torch.eye(5, dtype=torch.float64), atol=1e-12)
-    _, flipped = pca_fit(-x, 5)  # the same directions: the same signs after the fix
-    assert torch.allclose(flipped, components, atol=1e-10)
+    _, flipped = pca_fit(-x, 5)  # the same directions, each up to its sign (the notebook's pca_fit leaves it free)
+    assert torch.allclose((flipped * components).sum(1).abs(), torch.ones(5, dtype=torch.float64), atol=1e-10)
 
 
 def test_pca_with_every_component_reconstructs_exactly_and_fewer_lose_the_rest():

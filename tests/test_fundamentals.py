@@ -1,6 +1,8 @@
-"""course_utils.fundamentals against PyTorch: autograd, nn.Conv2d/MaxPool2d shapes, torch.optim."""
+"""Notebook 07's answers (course_utils/answers/a07_review.py, which course_utils.fundamentals re-exports)
+against PyTorch: autograd, nn.Conv2d/MaxPool2d shapes, torch.optim."""
 from __future__ import annotations
 
+import inspect
 import random
 
 import pytest
@@ -8,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import reference
-from course_utils.fundamentals import adam_step, conv_output_size, mlp_backward, mlp_forward, sgd_momentum_step
+from course_utils import fundamentals
+from course_utils.answers import a07_review
+from course_utils.answers.a07_review import adam_step, conv_output_size, mlp_backward, mlp_forward, sgd_momentum_step
 
 
 def _mlp_params(n: int, d: int, hidden: int, classes: int, seed: int, dtype=torch.float64):
@@ -183,6 +186,9 @@ def test_adam_first_step_moves_every_coordinate_by_about_lr():
     torch.testing.assert_close(new, -0.01 * grad.sign(), rtol=1e-4, atol=1e-7)
 
 
-def test_every_exercise_of_07_is_marked_as_a_reference_answer():
-    marked = {exercise for (assignment, exercise) in reference.REGISTRY if assignment == "07_review"}
-    assert marked == {"mlp_forward", "mlp_backward", "conv_output_size", "sgd_momentum_step", "adam_step"}
+def test_every_exercise_of_07_is_answered_in_its_answer_file_and_fundamentals_uses_it():
+    answered = {name for name, value in vars(a07_review).items()
+                if inspect.isfunction(value) and value.__module__ == a07_review.__name__}
+    assert answered == {"mlp_forward", "mlp_backward", "conv_output_size", "sgd_momentum_step", "adam_step"}
+    for name in answered:
+        assert getattr(fundamentals, name) is getattr(a07_review, name), name

@@ -1,8 +1,8 @@
 """The answers to the graded exercises: one module per assignment, each answer written once.
 
 ``aNN_name.py`` holds the answers to assignment ``NN_name``: one section per solution cell, opened by a
-line ``# %% GRADE_ID``, with the answer between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` exactly as
-the solution notebook shows it (``# sample wrong answer:`` lines included). ``course release`` stamps each
+line ``# %% GRADE_ID``, with the answer inside nbgrader's solution markers exactly as the solution
+notebook shows it (with the wrong answers the partly wrong sample uses). ``course release`` stamps each
 section into its solution cell, so the notebook and this package cannot disagree; the concept modules
 (``similarity``, ``vae``, ``simclr``, ...) import their reference code from here.
 
