@@ -238,7 +238,7 @@ class Guard:
 
     # Attributes that link the objects above; a submission that swaps one swaps what the grader sees.
     _LINKS = {"shell": ("kernel", "displayhook", "display_pub", "compile", "input_transformer_manager",
-                        "input_transformers_post", "ast_transformers", "events"),
+                        "input_transformers_post", "ast_transformers", "events", "custom_exceptions", "CustomTB"),
               "kernel": ("session", "shell", "iopub_socket", "iopub_thread", "shell_handlers"),
               "session": ("pack", "unpack", "auth", "key"),
               "displayhook": ("session", "pub_socket", "_thread_local"),
@@ -403,8 +403,9 @@ class Guard:
         def limited(name):
             def write(text):
                 guard.printed += len(text)
-                if guard.printed <= guard.policy.max_output:
-                    return guard._write[name](text)
+                if guard.printed <= guard.policy.max_output or (type(text) is str and text.startswith("\u2714")
+                                                                and len(text) < 500):
+                    return guard._write[name](text)  # a check's closing line always gets through
                 if guard.printed - len(text) <= guard.policy.max_output:
                     guard._write[name](f"\n{MARK} output truncated after {guard.policy.max_output} characters\n")
                 return len(text)

@@ -135,10 +135,16 @@ class Judge:
 def judge_here(grade_id: str, observe) -> None:
     """``checks.hidden_test`` outside the grader: judge the notebook's own functions in this process.
 
-    The judges are in ``judges.py`` in the working folder (the notebook's own folder), and the reference
-    answers of the assignment named by that folder in ``course_utils.answers``.
+    The judges are in ``judges.py`` in the working folder (the notebook's own folder), or, where the
+    notebook runs in a folder of its own name without them (plain ``nbgrader autograde`` or ``validate``),
+    in the instructor's ``solutions/`` folder of that name; the reference answers are those of the
+    assignment named by that folder, in ``course_utils.answers``.
     """
+    from .config import ROOT, SOURCE
+
     folder = Path.cwd()
+    if not (folder / JUDGES).exists():
+        folder = ROOT / SOURCE / folder.name
     mine = checks.observe_seeded(observe)
     ref = reference_observations(observe, folder.name)
     verdict = judge(load_judges(folder), grade_id, mine, ref)

@@ -75,6 +75,7 @@ class SafeExecute(Execute):
         self.stopped: str | None = None
         self.tampered = False
         self.capped: list[int] = []
+        self.checked: set[str] = set()  # graded cells that printed a ✔ line
         self._used: dict[int, int] = {}
         try:
             return super().preprocess(nb, resources, km)
@@ -109,6 +110,17 @@ class SafeExecute(Execute):
             self.stopped = f"timed out: a cell ran past {self.timeout} s"
         # The guard fails every later cell itself; this holds even if the kernel was made to skip them.
         self.tampered = any(f"{MARK} tampering" in (o.get("text") or "") for o in cell.outputs)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and any(line.startswith("\u2714") for o in cell.outputs if o.get("output_type") == "stream"
+                                     and o.get("name") == "stdout" for line in o.get("text", "").splitlines()):
+            self.checked.add(meta.get("grade_id"))  # before nbgrader's LimitOutput may cut the closing ✔ line
+        if meta.get("grade"):
+            # nbgrader would read a graded cell's execute_result as partial credit (and fail the whole
+            # submission on one above the cell's points): the student's code decides no points.
+            for output in cell.outputs:
+                if output.get("output_type") == "execute_result":
+                    output["output_type"] = "display_data"
+                    output.pop("execution_count", None)
         return cell, resources
 
 
@@ -120,13 +132,14 @@ class SafeExecute(Execute):
             content["traceback"] = [str(line)[:2000] for line in content.get("traceback", [])[:40]]
         elif kind in _OUTPUT_MESSAGES:
             size = len(json.dumps(content, default=str))
-            self._used[cell_index] = self._used.get(cell_index, 0) + size
-            if self._used[cell_index] > self.max_cell_output or sum(self._used.values()) > self.max_output:
+            used = self._used.get(cell_index, 0) + size
+            if used > self.max_cell_output or sum(self._used.values()) + size > self.max_output:
                 if cell_index not in self.capped:
                     self.capped.append(cell_index)
                     cell.outputs.append(nbformat.v4.new_output(
                         "stream", name="stderr", text=f"{MARK} output cut: over the grader's limit\n"))
                 return None
+            self._used[cell_index] = used  # only what is kept counts
         return super().process_message(msg, cell, cell_index)
 
 
@@ -278,7 +291,8 @@ def grade(task: dict) -> dict:
         guard_notes = _guard_notes(autograded)  # before decide() replaces the hidden cells' outputs
         raw_notes = [line[:300] for c in autograded.cells for o in c.get("outputs", [])
                      for line in (o.get("text") or "").splitlines() if line.startswith(MARK)][:20]
-        result["scores"] = decide(autograded, _scores(course, assignment, student, notebook), verdicts)
+        result["scores"] = decide(autograded, _scores(course, assignment, student, notebook), verdicts,
+                                  executor.checked)
         result["details"] = {g: v.detail for g, v in verdicts.items() if v.detail}
         if raw_notes:  # the guard's own words, for the instructor's history only (the student can forge them)
             result["details"]["guard"] = raw_notes
@@ -312,11 +326,13 @@ def hidden_cells(source: nbformat.NotebookNode) -> list[str]:
                   if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source)
 
 
-def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[str, Verdict]) -> dict[str, list]:
+def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[str, Verdict],
+           checked: set[str]) -> dict[str, list]:
     """The points of every autograded cell, decided here; the outputs of hidden test cells replaced.
 
     A hidden test earns its points when its cell ran to the end and its judge passed the observations it
-    handed over; a visible check, when its cell ran without an error. Written answers are left to a person.
+    handed over; a visible check, when its cell ran without an error to its closing ✔ line (``checked``: the
+    grade ids of the cells that printed one, as the executor saw them). Written answers are left to a person.
     """
     decided = {name: list(entry) for name, entry in scores.items()}
     for cell in nb.cells:
@@ -332,8 +348,8 @@ def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[st
             if not ran and any(o.get("ename") == "NotRun" for o in cell.get("outputs", [])):
                 message = "✘ hidden tests: the cell did not run (see the cells above)"
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=message + "\n")]
-        else:
-            passed = ran
+        else:  # ran to its last line, checks.ok(...): an exception swallowed half-way prints no ✔
+            passed = ran and grade_id in checked
         decided[grade_id][0] = float(meta.get("points", 0)) if passed else 0.0
     return decided
 
@@ -388,7 +404,7 @@ def _guard_notes(nb: nbformat.NotebookNode) -> list[str]:
                 notes.append(f"cell {index} called a course_utils answer that is not released")
             text = output.get("text", "") if output.get("output_type") == "stream" else ""
             for line in text.splitlines():
-                if not line.startswith(MARK):
+                if not line.startswith(MARK) or line.startswith(f"{MARK} output cut"):  # the worker's own
                     continue
                 found = re.match(r"\[grader\] (tampering|blocked): ((?:class )?[\w.]{1,60})?", line)
                 kind = found.group(1) if found else "note"

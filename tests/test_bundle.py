@@ -1,8 +1,6 @@
 """`course bundle`: the students' repository holds the releases, and no answer before it is due."""
 from __future__ import annotations
 
-import ast
-import inspect
 import json
 import os
 import shutil
@@ -14,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.bundle import MARKER_FILE, BundleError, bundle, find_marked, stub_module
+from autograder import answers
+from autograder.bundle import MARKER_FILE, BundleError, bundle
 from conftest import ROOT
 
 if sys.version_info >= (3, 11):
@@ -22,38 +21,45 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-MESSAGE = ("course_utils.similarity.cosine_similarity_matrix is the reference answer to exercise "
-           "'cosine_similarity_matrix' of assignment 00_welcome; it is released after 00_welcome is due.")
+MESSAGE = "This reference answer of 00_welcome is not released yet: use your own solution from the notebook."
+A00 = "course_utils/answers/a00_welcome.py"
 
-FAKE_MODULE = '''\
-"""A reference answer of a later, fake assignment."""
+FAKE_ANSWERS = '''\
+"""The answers of a later, fake assignment."""
 from __future__ import annotations
 
-from . import reference
+from ..reference import ReferenceNotReleased  # noqa: F401
 
-
-@reference.answers("01_fake", "doubled")
+# %% doubled
 def doubled(
     x: list[int],
 ) -> list[int]:
     """Every element of x, twice as large."""
+    ### BEGIN SOLUTION
     # the hint of the answer key: a list comprehension
     result_of_doubling = [2 * value for value in x]
     return result_of_doubling
-    # trailing remark of the answer key
+    # sample wrong answer: return result_of_doubling[:1]
+    ### END SOLUTION
 
-
+# %% halved
 class Halver:
-    @reference.answers("01_fake", "halved")
     def halved(self, x: list[float]) -> list[float]:
+        ### BEGIN SOLUTION
         halved_values = [value / 2 for value in x]
         return halved_values
+        ### END SOLUTION
 
 
 KEPT_CONSTANT = "this module line is not an answer"
+
+# %% review
+### BEGIN SOLUTION
+answer_review_question = "definitely b, said the answer key"
+### END SOLUTION
 '''
-FAKE_BODY_LINES = ["# the hint of the answer key: a list comprehension", "result_of_doubling = [2 * value for value in x]",
-                   "# trailing remark of the answer key", "halved_values = [value / 2 for value in x]"]
+FAKE_BODY_LINES = ["result_of_doubling = [2 * value for value in x]", "halved_values = [value / 2 for value in x]",
+                   "answer_review_question"]
 
 
 def run_python(code: str, path: Path, cwd: Path) -> subprocess.CompletedProcess:
@@ -80,16 +86,6 @@ def bundle_texts(folder: Path) -> dict[str, str]:
     return texts
 
 
-def body_lines(fn) -> list[str]:
-    """The non-trivial lines of a function's body after its docstring (found independently of the bundler)."""
-    source = textwrap.dedent(inspect.getsource(fn))
-    node = ast.parse(source).body[0]
-    lines = source.splitlines()
-    start = node.body[0].end_lineno if isinstance(node.body[0], ast.Expr) else node.body[0].lineno - 1
-    return [s for s in (line.strip() for line in lines[start:node.end_lineno])
-            if len(s) >= 16 and not s.startswith("#")]
-
-
 @pytest.fixture(scope="module")
 def bundle00(tmp_path_factory) -> Path:
     return bundle(ROOT, "00", tmp_path_factory.mktemp("bundle00") / "student-repo")
@@ -97,9 +93,9 @@ def bundle00(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def course_copy(tmp_path) -> Path:
-    """A copy of the course as it was at assignment 00, plus a fake next assignment 01_fake and its fake reference.
+    """A copy of the course as it was at assignment 00, plus a fake next assignment 01_fake and its answer file.
 
-    (The package is copied whole: its references of the real 01 are stubbed alongside the fake ones.)
+    (The package is copied whole: the answers of the real 01 ... 07 are stubbed alongside the fake ones.)
     """
     root = tmp_path / "course"
     ignore = shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints")
@@ -108,7 +104,8 @@ def course_copy(tmp_path) -> Path:
     shutil.copytree(ROOT / "course_utils", root / "course_utils", ignore=ignore)
     for name in ("pyproject.toml", "environment.yml", "README.md"):
         shutil.copy(ROOT / name, root / name)
-    (root / "course_utils" / "fake.py").write_text(FAKE_MODULE)
+    (root / "course_utils" / "answers" / "a01_fake.py").write_text(FAKE_ANSWERS)
+    (root / "course_utils" / "fake.py").write_text("from .answers.a01_fake import Halver, doubled  # noqa: F401\n")
     for kind in ("solutions", "notebooks"):
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_markdown_cell("# 01 · Fake: a later assignment"),
@@ -119,15 +116,25 @@ def course_copy(tmp_path) -> Path:
 
 
 def function_source(path: Path, name: str) -> str:
+    """The lines of the def of ``name`` up to its docstring's end (signature and docstring)."""
     text = path.read_text()
-    node = next(n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.FunctionDef) and n.name == name)
-    return "\n".join(text.splitlines()[node.lineno - 1:node.end_lineno])
+    start = text.index(f"def {name}(")
+    docstring = text.index('"""', start)
+    return text[start:text.index('"""', docstring + 3) + 3]
 
 
 def stubbed(path: Path, name: str) -> bool:
-    node = next(n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef) and n.name == name)
-    body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
-    return len(body) == 1 and isinstance(body[0], ast.Raise) and "ReferenceNotReleased" in ast.unparse(body[0])
+    """Whether the body of ``name`` after its docstring is one raise of ReferenceNotReleased."""
+    text = path.read_text()
+    start = text.index(f"def {name}(")
+    after = text[start:].split('"""', 2)[2] if '"""' in text[start:start + 400] else "\n" + text[start:].split(":\n", 1)[1]
+    body = []
+    for line in after.splitlines()[1:]:
+        if line.strip() and not line.startswith((" ", "\t")):
+            break
+        if line.strip():
+            body.append(line.strip())
+    return len(body) == 1 and body[0].startswith("raise ReferenceNotReleased(")
 
 
 # --- the real repository ---------------------------------------------------------------------------
@@ -165,21 +172,19 @@ def test_student_pyproject_packages_only_course_utils(bundle00):
     assert student["tool"]["setuptools"]["package-data"] == original["tool"]["setuptools"]["package-data"]
 
 
-def test_no_line_of_an_unreleased_reference_and_no_marker_reaches_the_bundle(bundle00):
-    from course_utils import similarity
-    from course_utils.reference import REGISTRY
-
-    secrets = [line for (assignment, _), fn in REGISTRY.items() if assignment == "00_welcome" for line in body_lines(fn)]
+def test_no_line_of_an_unreleased_answer_and_no_marker_reaches_the_bundle(bundle00):
+    secrets = answers.solution_lines((ROOT / A00).read_text())
     assert "a_unit = a / a.norm(dim=1, keepdim=True).clamp_min(eps)  # (N, D)" in secrets
-    assert similarity.cosine_similarity_matrix in REGISTRY.values()
     for rel, text in bundle_texts(bundle00).items():
-        assert not [s for s in secrets if s in text], f"{rel} holds a line of an unreleased reference"
-        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, rel
-    stub = function_source(bundle00 / "course_utils" / "similarity.py", "cosine_similarity_matrix")
-    original = function_source(ROOT / "course_utils" / "similarity.py", "cosine_similarity_matrix")
-    docstring_and_signature = original.split('"""')[:2]
-    assert stub.split('"""')[:2] == docstring_and_signature  # decorator, signature and docstring kept
-    assert stubbed(bundle00 / "course_utils" / "similarity.py", "cosine_similarity_matrix")
+        assert not [s for s in secrets if s in text], f"{rel} holds a line of an unreleased answer"
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "sample wrong answer" not in text, rel
+    assert function_source(bundle00 / A00, "cosine_similarity_matrix") == function_source(ROOT / A00,
+                                                                                         "cosine_similarity_matrix")
+    assert stubbed(bundle00 / A00, "cosine_similarity_matrix")
+    assert (bundle00 / "course_utils/similarity.py").read_text() == (ROOT / "course_utils/similarity.py").read_text()
+    for later in sorted((ROOT / "course_utils" / "answers").glob("a0[1-9]_*.py")):  # every later answer too
+        secrets = answers.solution_lines(later.read_text())
+        assert secrets and not [s for s in secrets if s in (bundle00 / "course_utils/answers" / later.name).read_text()]
 
 
 def test_the_bundle_installs_and_its_stub_raises_reference_not_released(bundle00, tmp_path):
@@ -215,8 +220,8 @@ def test_the_bundle_installs_and_its_stub_raises_reference_not_released(bundle00
 
 def test_with_solutions_through_00_the_reference_is_intact_and_computes(tmp_path):
     out = bundle(ROOT, "00", tmp_path / "bundle", solutions_through="00")
-    original = ROOT / "course_utils" / "similarity.py"
-    assert (out / "course_utils" / "similarity.py").read_text() == original.read_text()
+    assert (out / A00).read_text() == answers.clean((ROOT / A00).read_text())
+    assert "a_unit = a / a.norm" in (out / A00).read_text() and "sample wrong answer" not in (out / A00).read_text()
     done = run_python(f"""
         import pathlib, torch
         import course_utils.similarity as s
@@ -228,22 +233,17 @@ def test_with_solutions_through_00_the_reference_is_intact_and_computes(tmp_path
     assert done.returncode == 0 and "computed" in done.stdout, done.stderr
 
 
-def test_bundle_through_01_releases_notebook_01_without_its_references(tmp_path):
-    from course_utils import autoencoders, pca, vae  # noqa: F401  (importing them fills the registry)
-    from course_utils.reference import REGISTRY
-
+def test_bundle_through_01_releases_notebook_01_without_its_answers(tmp_path):
     out = bundle(ROOT, "01", tmp_path / "bundle")
     assert [p.name for p in sorted((out / "notebooks").iterdir())] == ["00_welcome", "01_autoencoders"]
-    secrets = [line for (assignment, _), fn in REGISTRY.items() if assignment == "01_autoencoders"
-               for line in body_lines(fn)]
-    assert {e for a, e in REGISTRY if a == "01_autoencoders"} == {
-        "pca_fit", "pca_project", "pca_reconstruct", "corrupt", "reparameterise", "kl_to_standard_normal",
-        "negative_elbo"}
+    a01 = "course_utils/answers/a01_autoencoders.py"
+    secrets = answers.solution_lines((ROOT / a01).read_text())
+    assert len(secrets) >= 7
     for rel, text in bundle_texts(out).items():
-        assert not [line for line in secrets if line in text], f"{rel} holds a line of an unreleased reference"
-    for module, name in [("pca", "pca_fit"), ("autoencoders", "corrupt"), ("vae", "negative_elbo")]:
-        assert stubbed(out / "course_utils" / f"{module}.py", name)
-    assert not stubbed(out / "course_utils" / "similarity.py", "cosine_similarity_matrix")  # 00's is released
+        assert not [line for line in secrets if line in text], f"{rel} holds a line of an unreleased answer"
+    for name in ("pca_fit", "corrupt", "reparameterise", "negative_elbo"):
+        assert stubbed(out / a01, name), name
+    assert not stubbed(out / A00, "cosine_similarity_matrix")  # 00's is released
     done = run_python("""
         import torch
         from course_utils.reference import ReferenceNotReleased
@@ -256,7 +256,7 @@ def test_bundle_through_01_releases_notebook_01_without_its_references(tmp_path)
             print("raised:", err)
         """, out, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "(3, 64)" in done.stdout and "raised: course_utils.vae.reparameterise" in done.stdout
+    assert "(3, 64)" in done.stdout and "raised: This reference answer of 01_autoencoders" in done.stdout
 
 
 def test_an_unknown_assignment_is_named_with_the_known_ones(tmp_path):
@@ -268,27 +268,27 @@ def test_an_unknown_assignment_is_named_with_the_known_ones(tmp_path):
 # --- a later, fake assignment in a copy of the course --------------------------------------------------
 
 
-def test_bundle_through_00_leaves_out_notebook_01_and_stubs_both_references(course_copy, tmp_path):
+def test_bundle_through_00_leaves_out_notebook_01_and_stubs_both_answers(course_copy, tmp_path):
     out = bundle(course_copy, "00", tmp_path / "bundle")
     assert sorted(p.name for p in (out / "notebooks").iterdir()) == ["00_welcome"]
-    fake = out / "course_utils" / "fake.py"
-    assert stubbed(out / "course_utils" / "similarity.py", "cosine_similarity_matrix")
+    fake = out / "course_utils" / "answers" / "a01_fake.py"
+    assert stubbed(out / A00, "cosine_similarity_matrix")
     assert stubbed(fake, "doubled") and stubbed(fake, "halved")
     text = fake.read_text()
-    assert "from . import reference" in text and "raise reference.ReferenceNotReleased(" in text
-    assert "course_utils.fake.Halver.halved is the reference answer" in text
     assert 'KEPT_CONSTANT = "this module line is not an answer"' in text
     assert '"""Every element of x, twice as large."""' in text and "x: list[int],\n) -> list[int]:" in text
+    assert "# The answers of 01_fake are not released yet." in text  # the module-level answer: a comment
     for rel, content in bundle_texts(out).items():
         assert not [line for line in FAKE_BODY_LINES if line in content], rel
+    done = run_python("from course_utils import fake\nprint(fake.Halver.__name__)", out, tmp_path)
+    assert done.returncode == 0 and "Halver" in done.stdout, done.stderr
 
 
-def test_bundle_through_01_keeps_the_reference_of_00_and_stubs_that_of_01(course_copy, tmp_path):
+def test_bundle_through_01_keeps_the_answers_of_00_and_stubs_those_of_01(course_copy, tmp_path):
     out = bundle(course_copy, "01", tmp_path / "bundle")
     assert sorted(p.name for p in (out / "notebooks").iterdir()) == ["00_welcome", "01_fake"]
     assert "01 · Fake: a later assignment" in (out / "README.md").read_text()
-    similarity = "course_utils/similarity.py"
-    assert (out / similarity).read_text() == (course_copy / similarity).read_text()
+    assert (out / A00).read_text() == answers.clean((course_copy / A00).read_text())
     done = run_python("""
         import torch
         from course_utils import fake, similarity
@@ -302,21 +302,14 @@ def test_bundle_through_01_keeps_the_reference_of_00_and_stubs_that_of_01(course
         """, out, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1.00000")
-    assert "raised: course_utils.fake.doubled is the reference answer to exercise 'doubled' of assignment 01_fake" \
-        in done.stdout and "raised: course_utils.fake.Halver.halved" in done.stdout
+    assert done.stdout.count("raised: This reference answer of 01_fake is not released yet") == 2
 
     released = bundle(course_copy, "01_fake", tmp_path / "all", solutions_through="01")
-    assert (released / "course_utils" / "fake.py").read_text() == FAKE_MODULE
+    text = (released / "course_utils" / "answers" / "a01_fake.py").read_text()
+    assert text == answers.clean(FAKE_ANSWERS) and "result_of_doubling[:1]" not in text
+    assert 'answer_review_question = "definitely b' in text
     with pytest.raises(BundleError, match="later than"):
         bundle(course_copy, "00", tmp_path / "late", solutions_through="01")
-
-
-def test_a_marker_whose_assignment_is_not_a_literal_fails_loudly(course_copy, tmp_path):
-    (course_utils := course_copy / "course_utils" / "fake.py").write_text(
-        FAKE_MODULE.replace('@reference.answers("01_fake", "doubled")', '@reference.answers(ASSIGNMENT, "doubled")'))
-    with pytest.raises(BundleError, match=r"fake.py:\d+ \(doubled\).*string literal.*not ASSIGNMENT"):
-        bundle(course_copy, "01", tmp_path / "bundle")
-    assert course_utils.exists() and not (tmp_path / "bundle").exists()
 
 
 def test_a_body_line_elsewhere_in_the_bundle_stops_it(course_copy, tmp_path):
@@ -357,31 +350,27 @@ def test_replaces_an_earlier_bundle_and_keeps_what_it_did_not_write(course_copy,
     bundle(course_copy, "00", out)
     assert not (out / "notebooks" / "01_fake").exists()  # the earlier bundle's files are gone
     assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
-    assert stubbed(out / "course_utils" / "fake.py", "doubled")
+    assert stubbed(out / "course_utils" / "answers" / "a01_fake.py", "doubled")
     assert json.loads((out / MARKER_FILE).read_text())["through"] == "00_welcome"
     empty = tmp_path / "empty"
     empty.mkdir()
     assert (bundle(course_copy, "00", empty) / "README.md").exists()
 
 
-# --- the rewriting of marked functions ----------------------------------------------------------------
+# --- the answer files -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("imports, raises", [
-    ("from .reference import answers", "from .reference import ReferenceNotReleased, answers"),
-    ("from .reference import (\n    answers,\n)", "from .reference import ReferenceNotReleased"),
-    ("from .reference import ReferenceNotReleased as NotYet, answers", "raise NotYet("),
-    ("from course_utils import reference\nanswers = reference.answers", "raise reference.ReferenceNotReleased("),
-    ("import course_utils.reference\nanswers = course_utils.reference.answers",
-     "raise course_utils.reference.ReferenceNotReleased("),
-])
-def test_the_stub_names_the_error_as_the_module_can(tmp_path, imports, raises):
-    package = tmp_path / "course_utils"
-    package.mkdir()
-    text = f'"""A module."""\n{imports}\n\n\n@answers("03_diffusion", "q")\ndef q(x):  # noise\n    return x * 0.5  # the schedule\n'
-    (package / "mod.py").write_text(text)
-    (marked,) = find_marked(package)
-    assert (marked.assignment, marked.exercise, marked.qualname) == ("03_diffusion", "q", "course_utils.mod.q")
-    new = stub_module(text, Path("course_utils/mod.py"), [marked])
-    assert raises in new and "the schedule" not in new and "def q(x):  # noise" in new
-    compile(new, "mod.py", "exec")
+def test_every_solution_cell_is_its_answer_files_section():
+    for notebook in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+        assert answers.stamp(notebook, answers.path(ROOT, notebook.stem), write=False) == [], notebook.name
+
+
+def test_a_section_without_its_cell_or_a_cell_without_its_section_is_refused(course_copy, tmp_path):
+    notebook = course_copy / "solutions" / "00_welcome" / "00_welcome.ipynb"
+    extra = tmp_path / "a00_welcome.py"
+    extra.write_text((ROOT / A00).read_text() + "\n# %% not_a_cell\ndef f():\n    pass\n")
+    with pytest.raises(answers.AnswersError, match="section not_a_cell has no solution cell"):
+        answers.stamp(notebook, extra)
+    missing = tmp_path / "none.py"
+    with pytest.raises(answers.AnswersError, match="no section '# %% cosine_similarity_matrix'"):
+        answers.stamp(notebook, missing)

@@ -216,28 +216,9 @@ for db in glob.glob("/tmp/course-worker-*/course/gradebook.db") + glob.glob({str
         print("planted", db)
     except Exception as err:
         print("could not plant", db, type(err).__name__)''')
-    subs["t18a-call-reference"] = answer(lean(solved()), '''\
-from course_utils.similarity import cosine_similarity_matrix as ref
-def cosine_similarity_matrix(a, b, eps=1e-8):
-    return ref(a, b, eps)''')
-    subs["t18b-unwrap-reference"] = answer(lean(solved()), '''\
-import inspect
-from course_utils import reference
-from course_utils.similarity import cosine_similarity_matrix as ref
-candidates = [inspect.unwrap(ref), *reference.REGISTRY.values()]
-def cosine_similarity_matrix(a, b, eps=1e-8):
-    for fn in candidates:
-        try:
-            return fn(a, b, eps)
-        except Exception:
-            pass
-    return torch.zeros(a.shape[0], b.shape[0], dtype=a.dtype)''')
-    subs["t18c-reload-reference"] = answer(lean(solved()), '''\
-import importlib
-import course_utils.similarity
-importlib.reload(course_utils.similarity)
-def cosine_similarity_matrix(a, b, eps=1e-8):
-    return course_utils.similarity.cosine_similarity_matrix(a, b, eps)''')
+    # --- 18: every route to the reference answer (the grading kernel holds only a stub of it)
+    for student, source in routes_to_the_reference().items():
+        subs[student] = answer(lean(solved()), source)
     subs["t19-write-outside"] = right(f'''\
 for path in [{str(paths["proof"])!r}, {str(paths["workspace"] / "proof.txt")!r}]:
     try:
@@ -285,7 +266,8 @@ def cosine_similarity_matrix(a, b, eps=1e-8):
     a_unit = a / a.norm(dim=1, keepdim=True).clamp_min(eps)
     b_unit = b / b.norm(dim=1, keepdim=True).clamp_min(eps)
     return a_unit @ b_unit.T''')
-    insert_after(subs["x3-leak-hidden-tests"], HIDDEN, "print(In)\nrandom_inputs(None)")
+    insert_after(subs["x3-leak-hidden-tests"], HIDDEN, "import base64\nprint(In)\n"
+                 "print([base64.b64encode(str(x).encode()).decode() for x in In])\nobserve()")
     # Known limit: code in the kernel can reach the guard itself and switch it off. It still cannot
     # touch files outside its sandbox (the OS holds it), and the worker flags the code for a person.
     subs["x4-switch-guard-off"] = wrong(f'''\
@@ -358,6 +340,149 @@ torch.manual_seed = torch._disable_dynamo(lambda seed: _seed(0))  # torch's wrap
     subs["t10c-load-library"] = right('''\
 import ctypes
 libc = ctypes.CDLL("libc.so.6")''')
+    subs.update(attacks(paths))
+    return subs
+
+
+def routes_to_the_reference() -> dict[str, str]:
+    """Exercise cells that try to answer with the instructor's reference instead of code of their own."""
+    repo_file = ROOT / "course_utils" / "answers" / "a00_welcome.py"
+    fallback = "\ndef fallback(a, b, eps=1e-8):\n    return torch.zeros(a.shape[0], b.shape[0], dtype=a.dtype)\n"
+    try_all = (fallback + "def cosine_similarity_matrix(a, b, eps=1e-8):\n    for fn in candidates:\n        try:\n"
+               "            return fn(a, b, eps)\n        except Exception:\n            pass\n    return fallback(a, b, eps)")
+    fix_imports = ".replace('from ..reference', 'from course_utils.reference')"
+    return {
+        "r01-import-concept-module": "from course_utils.similarity import cosine_similarity_matrix",
+        "r02-import-answer-file": "from course_utils.answers.a00_welcome import cosine_similarity_matrix",
+        "r03-alias-through-simclr": "from course_utils import simclr\ncosine_similarity_matrix = simclr.cosine_similarity_matrix",
+        "r04-reload": "import importlib\nimport course_utils.similarity as s\nimportlib.reload(s)\n"
+                      "def cosine_similarity_matrix(a, b, eps=1e-8):\n    return s.cosine_similarity_matrix(a, b, eps)",
+        "r05-copy-the-source": "import inspect\nimport course_utils.answers.a00_welcome as m\n"
+                               f"exec(inspect.getsource(m){fix_imports})",
+        "r06-read-the-file": f"import course_utils.answers.a00_welcome as m\nexec(open(m.__file__).read(){fix_imports})",
+        "r07-read-the-instructors-file": f"try:\n    exec(open({str(repo_file)!r}).read(){fix_imports})\n"
+                                         "except Exception as err:\n    print('could not', type(err).__name__)",
+        "r08-reimport-from-the-repository": f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n"
+                                            "for k in [k for k in sys.modules if k.startswith('course_utils.')]:\n"
+                                            "    del sys.modules[k]\n"
+                                            "from course_utils.similarity import cosine_similarity_matrix",
+        "r09-garbage-collector": "import gc, types\ncandidates = [o for o in gc.get_objects() if type(o) is "
+                                 "types.FunctionType and o.__name__ == 'cosine_similarity_matrix']" + try_all,
+        "r10-every-module": "import sys\ncandidates = [getattr(m, 'cosine_similarity_matrix') for m in "
+                            "list(sys.modules.values()) if hasattr(m, 'cosine_similarity_matrix')]" + try_all,
+        "r11-unwrap-and-closures": "import inspect\nfrom course_utils.similarity import cosine_similarity_matrix as ref\n"
+                                   "candidates = [inspect.unwrap(ref)] + [c.cell_contents for c in ref.__closure__ or ()]"
+                                   + try_all,
+        "r12-editable-install": "import glob, re, site\ncandidates = []\n"
+                                "for finder in glob.glob(site.getsitepackages()[0] + '/__editable__*finder.py'):\n"
+                                "    for root in re.findall(r\"'(/[^']+/course_utils)'\", open(finder).read()):\n"
+                                "        try:\n            ns = {}\n"
+                                f"            exec(open(root + '/answers/a00_welcome.py').read(){fix_imports}, ns)\n"
+                                "            candidates.append(ns['cosine_similarity_matrix'])\n"
+                                "        except Exception as err:\n            print('could not', type(err).__name__)"
+                                + try_all,
+        "r13-solution-notebook": "import json\ncandidates = []\ntry:\n"
+                                 f"    cells = json.load(open({str(SOURCE)!r}))['cells']\n"
+                                 "    for c in cells:\n        text = ''.join(c['source'])\n"
+                                 "        if text.startswith('def cosine_similarity_matrix'):\n"
+                                 "            ns = {'torch': torch}\n            exec(text, ns)\n"
+                                 "            candidates.append(ns['cosine_similarity_matrix'])\n"
+                                 "except Exception as err:\n    print('could not', type(err).__name__)" + try_all,
+    }
+
+
+CAPTURE = '''\
+import base64, linecache, sys
+STASH = []
+def captured():
+    frame, text = sys._getframe(2), ""
+    while frame is not None and not text:
+        text = "".join(linecache.getlines(frame.f_code.co_filename))
+        frame = frame.f_back
+    STASH.append(text)
+    return text
+'''
+RIGHT_BODY = '''\
+    a_unit = a / a.norm(dim=1, keepdim=True).clamp_min(eps)
+    b_unit = b / b.norm(dim=1, keepdim=True).clamp_min(eps)
+    return a_unit @ b_unit.T'''
+
+
+def attacks(paths: dict) -> dict:
+    """The classes of issue 20's review: leaks, escapes, output, structure, detecting the grader, and what
+    rebinding, modes and handlers in the kernel can (not) do to the hand-over."""
+    subs = {}
+    # leaks: printed in a hidden cell (base64, HTML character references), or carried by an exception
+    subs["l01-print-hidden-encoded"] = answer(lean(solved()), CAPTURE + '''\
+def cosine_similarity_matrix(a, b, eps=1e-8):
+    text = captured()
+    print("B64:" + base64.b64encode(text.encode()).decode())
+    print("".join(f"&#{ord(c)};" for c in text))
+''' + RIGHT_BODY)
+    subs["l02-raise-hidden"] = answer(lean(solved()), CAPTURE + '''\
+def cosine_similarity_matrix(a, b, eps=1e-8):
+    if "hidden_test" in captured():
+        raise RuntimeError(captured())
+''' + RIGHT_BODY)
+    subs["l03-forge-grader-lines"] = wrong(
+        "print('[grader] tampering: <b>evil</b>, \"quoted\"; DROP TABLE grade; =cmd|calc')\n"
+        "print('[grader] blocked: <script>alert(1)</script>')")
+    # escapes: a daemon forked through ctypes, shared memory left in /dev/shm
+    subs["e01-setsid-daemon"] = right('''\
+import ctypes, time
+libc = ctypes.CDLL(None)
+if libc.fork() == 0:
+    libc.setsid()
+    if libc.fork() == 0:
+        time.sleep(300)
+    libc._exit(0)''')
+    subs["e02-dev-shm"] = right(f'''\
+from multiprocessing import shared_memory
+for attempt in (lambda: open({str(paths["shm"])!r}, "w").write("left behind"),
+                lambda: shared_memory.SharedMemory(name={paths["shm"].name + "-posix"!r}, create=True, size=4096)):
+    try:
+        attempt()
+    except Exception as err:
+        print("could not", type(err).__name__)''')
+    # output: a raw display of 20 MB
+    subs["o01-raw-display"] = right("from IPython.display import display\n"
+                                    "display({'text/plain': 'x' * 20_000_000}, raw=True)")
+    # structure: a test cell made markdown; an exercise that claims points or a test cell's id
+    nb = right()
+    cell(nb, HIDDEN).cell_type = "markdown"
+    del cell(nb, HIDDEN)["outputs"], cell(nb, HIDDEN)["execution_count"]
+    subs["s10-hidden-cell-to-markdown"] = nb
+    nb = right()
+    cell(nb, EXERCISE).metadata.nbgrader.update(grade=True, points=5)
+    subs["s11-exercise-claims-points"] = nb
+    nb = right()
+    cell(nb, EXERCISE).metadata.nbgrader.update(grade=True, points=2, grade_id=HIDDEN)
+    subs["s12-exercise-claims-a-test-id"] = nb
+    # detecting the grader
+    subs["d01-orig-argv"] = right("import sys\nprint('ORIGARGV', sys.orig_argv)\n"
+                                  "try:\n    print('CMDLINE', open('/proc/self/cmdline').read())\n"
+                                  "except OSError as err:\n    print('no cmdline', type(err).__name__)")
+    # what cannot earn points any more: partial credit printed, handlers, modes, patched hand-over
+    subs["p01-displayhook-partial-credit"] = answer(lean(solved()), '''\
+import sys
+def cosine_similarity_matrix(a, b, eps=1e-8):
+    sys.displayhook(2)
+    return torch.zeros(a.shape[0], b.shape[0], dtype=a.dtype)''')
+    subs["p02-custom-exception-handler"] = wrong(
+        "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: print('\\u2714 passes'))")
+    subs["p03-torch-function-mode"] = wrong('''\
+from torch.overrides import TorchFunctionMode
+class Quiet(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+Quiet().__enter__()''')
+    subs["p04-patch-hidden-test"] = wrong("from course_utils import checks\n"
+                                          "checks.hidden_test = lambda *a, **k: None")
+    subs["p05-forge-hand-over"] = wrong('''\
+import glob, os
+from course_utils import checks
+forged = {f"random {i}": torch.zeros(2, 2) for i in range(5)}
+torch.save(forged, os.path.join(checks.HAND_OVER or ".hand-over", "check_cosine_hidden.pt"))''')
     return subs
 
 
@@ -400,7 +525,7 @@ def run_grading(base: Path) -> dict:
     tmp.mkdir()
     ws = base / "ws"
     proof = f"/tmp/course-tamper-proof-{uuid.uuid4().hex[:8]}"
-    paths = {"tmp": tmp, "workspace": ws, "gradebook": ws / "gradebook.db",
+    paths = {"tmp": tmp, "workspace": ws, "gradebook": ws / "gradebook.db", "shm": Path(f"{proof}-shm".replace("/tmp/", "/dev/shm/")),
              "proof": Path(f"{proof}.txt"), "proof4": Path(f"{proof}-x4.txt")}
     subs = build(paths)
     folder = base / "subs"
@@ -453,6 +578,9 @@ def run_grading(base: Path) -> dict:
         else:
             os.environ["TMPDIR"] = old_tmp
     proof_written = paths["proof"].exists() or (ws / "proof.txt").exists()
+    shm_left = [p for p in (paths["shm"], Path(f"{paths['shm']}-posix")) if p.exists()]
+    for p in shm_left:
+        p.unlink()
     proof4_written = paths["proof4"].exists() or (ws / "proof4.txt").exists()
     for path in (paths["proof"], paths["proof4"]):
         path.unlink(missing_ok=True)
@@ -460,6 +588,7 @@ def run_grading(base: Path) -> dict:
             "intake": intake, "outcomes": {o.student: o for o in outcomes}, "left_running": left_running,
             "landlock": landlock(), "proof4_written": proof4_written,
             "exports": exports, "autograded": autograded, "history": history, "proof_written": proof_written,
+            "shm_left": shm_left,
             "again": again, "lost": lost, "resumed": resumed, "resubmitted": resubmitted,
             "late_csv": table2.read_bytes(), "history2": history2, "fresh": fresh, "fresh_csv": table3.read_bytes(),
             "gradebook_ok": _gradebook_ok(ws2)}
@@ -521,36 +650,50 @@ TAMPERING = {  # student: (status, score, a flag that says why)
     "t06-duplicate-test-cell": ("graded", 3, "test cell check_cosine_visible was duplicated"),
     "t07-points-100": ("graded", 3, "metadata 'points' of cell check_cosine_visible was changed"),
     "t08-rename-test-cell": ("graded", 0, "unknown nbgrader cell 'check_cosine_visible_mine' was added"),
-    "t09-patch-checks": ("graded", 0, "[grader] tampering: checks.check_"),
-    "t10-patch-torch": ("graded", 0, "[grader] tampering: torch."),
-    "t10b-forge-manual-seed": ("graded", 0, "[grader] tampering: torch.manual_seed"),
-    "t10c-load-library": ("graded", 3, "[grader] blocked: ctypes.dlopen"),
-    "t11-patch-builtins": ("graded", 0, "[grader] tampering: builtins.isinstance"),
-    "t12a-patch-checkfailed": ("graded", 0, "[grader] tampering: checks.CheckFailed"),
-    "t12b-patch-assertionerror": ("graded", 0, "[grader] tampering: builtins.AssertionError"),
-    "t13a-input-transformer": ("graded", 0, "[grader] tampering: input_transformer_manager.cleanup_transforms"),
-    "t13b-line-transform": ("graded", 0, "[grader] tampering: input_transformer_manager.line_transforms"),
-    "t14a-displayhook": ("graded", 0, "displayhook was changed"),
-    "t14b-ast-transformer": ("graded", 0, "[grader] tampering: shell.ast_transformers"),
-    "t17-read-secrets": ("graded", 0, "[grader] blocked: reading"),
-    "t17b-sqlite-gradebook": ("graded", 0, "[grader] blocked: opening the database"),
-    "t18a-call-reference": ("graded", 0, "[grader] student code called the reference answer"),
-    "t18b-unwrap-reference": ("graded", 0, "[grader] student code called the reference answer"),
-    "t18c-reload-reference": ("graded", 0, "[grader] tampering: reference course_utils.similarity"),
-    "t19-write-outside": ("graded", 3, "[grader] blocked: writing"),  # the solution is right: its points stay
+    "t09-patch-checks": ("graded", 0, "tampering: checks.check_"),
+    "t10-patch-torch": ("graded", 0, "tampering: torch."),
+    "t10b-forge-manual-seed": ("graded", 0, "tampering: torch.manual_seed"),
+    "t10c-load-library": ("graded", 3, "blocked: ctypes.dlopen"),
+    "t11-patch-builtins": ("graded", 0, "tampering: builtins.isinstance"),
+    "t12a-patch-checkfailed": ("graded", 0, "tampering: checks.CheckFailed"),
+    "t12b-patch-assertionerror": ("graded", 0, "tampering: builtins.AssertionError"),
+    "t13a-input-transformer": ("graded", 0, "tampering: input_transformer_manager.cleanup_transforms"),
+    "t13b-line-transform": ("graded", 0, "tampering: input_transformer_manager.line_transforms"),
+    "t14a-displayhook": ("graded", 0, "displayhook"),
+    "t14b-ast-transformer": ("graded", 0, "tampering: shell.ast_transformers"),
+    "t17-read-secrets": ("graded", 0, "blocked: reading"),
+    "t17b-sqlite-gradebook": ("graded", 0, "blocked: opening"),
+    "r01-import-concept-module": ("graded", 0, "not released"),
+    "r02-import-answer-file": ("graded", 0, "course_utils.answers"),
+    "r04-reload": ("graded", 0, "importlib"),
+    "t19-write-outside": ("graded", 3, "blocked: writing"),  # the solution is right: its points stay
     "t20a-os-exit": ("crashed", 1, "crashed: the kernel died"),  # the visible check passed before it
     "t21-loop-forever": ("timed out", 1, "timed out: a cell ran past"),
     "t24a-not-json": ("malformed", 0, "not valid notebook JSON"),
     "t24b-nbformat-3": ("malformed", 0, "not a notebook of format 4"),
-    "x1-patch-session": ("graded", 0, "[grader] tampering: class jupyter_client.session.Session.send"),
-    "x2-patch-kernel": ("graded", 0, "[grader] tampering: kernel methods.do_execute"),
-    "x7-patch-zmq": ("graded", 0, "[grader] tampering: class zmq.sugar.socket.Socket.send_multipart"),
-    "x6-two-faced-path": ("graded", 0, "[grader] blocked: opening a database at an unusual path object"),
+    "x1-patch-session": ("graded", 0, "tampering: class jupyter_client.session.Session.send"),
+    "x2-patch-kernel": ("graded", 0, "tampering: kernel"),
+    "x7-patch-zmq": ("graded", 0, "tampering: class zmq.sugar.socket.Socket.send_multipart"),
+    "x6-two-faced-path": ("graded", 0, "blocked: opening"),
+    # issue 20's classes
+    "l01-print-hidden-encoded": ("graded", 3, "linecache"),
+    "l02-raise-hidden": ("graded", 1, "_getframe"),  # the visible check passes; the hidden test fails
+    "l03-forge-grader-lines": ("graded", 0, "guard, cell"),
+    "s10-hidden-cell-to-markdown": ("graded", 3, "cell check_cosine_hidden was turned into a markdown cell"),
+    "s11-exercise-claims-points": ("graded", 3, "metadata 'grade' of cell cosine_similarity_matrix was changed"),
+    "s12-exercise-claims-a-test-id": ("graded", 3, "cell check_cosine_hidden was duplicated"),
+    "p02-custom-exception-handler": ("graded", 0, "tampering: shell.custom_exceptions"),
+    "p04-patch-hidden-test": ("graded", 0, "tampering: checks.hidden_test"),
+    "p05-forge-hand-over": ("graded", 0, "HAND_OVER"),
 }
 UNFLAGGED = {  # wrong in an honest-looking way, or no tampering at all: (status, score)
     "t15-fake-equality": ("graded", 0), "t16a-detect-grading": ("graded", 0), "t16b-print-environment": ("graded", 3),
     "t22a-huge-allocation": ("graded", 0), "t23-print-flood": ("graded", 3), "x3-leak-hidden-tests": ("graded", 3),
+    "e01-setsid-daemon": ("graded", 3), "e02-dev-shm": ("graded", 3), "o01-raw-display": ("graded", 3),
+    "d01-orig-argv": ("graded", 3), "p01-displayhook-partial-credit": ("graded", 0),
+    "p03-torch-function-mode": ("graded", 0),
 }
+ROUTES = sorted(routes_to_the_reference())
 
 
 def test_every_submission_is_graded_once_and_in_time(graded):
@@ -657,22 +800,68 @@ def test_feedback_never_shows_hidden_tests(graded):
     from autograder.export import hidden_lines
 
     hidden = hidden_lines(nbformat.read(SOURCE, as_version=4))
-    assert "### BEGIN HIDDEN TESTS" in hidden and any("random_inputs" in line for line in hidden)
+    assert "### BEGIN HIDDEN TESTS" in hidden and any("hidden_test(" in line for line in hidden)
     pages = graded["exports"][0]["pages"]
     assert len(pages) == len(graded["students"]) - 2  # the malformed have no autograded notebook
     for name, page in pages.items():
         html = page.decode()
         for line in hidden:
             assert html_escape(line) not in html and line not in html, (name, line)
-        for word in ("BEGIN HIDDEN", "trials=5, seed=100", "leaf.grad", "generator=g"):
+        for word in ("BEGIN HIDDEN", "manual_seed(100)", "leaf.grad", "generator=g", "hidden_test("):
             assert word not in html, (name, word)
-        if "x3-leak" not in name:  # x3's own cell calls random_inputs by name
-            assert "random_inputs" not in html, name
-    leak = pages["feedback/x3-leak-hidden-tests/00_welcome.html"].decode()
-    assert "[hidden test]" in leak
-    failed = pages["feedback/s03-partly-wrong/00_welcome.html"].decode()  # says which check failed, not where
-    assert "CheckFailed: the diagonal of S(x, x) has dtype torch.float32" in failed
+    failed = pages["feedback/s03-partly-wrong/00_welcome.html"].decode()  # says which check failed, not how
+    assert "hidden test failed: S(x, x) for float64 inputs" in failed and "torch.float32" not in failed
     assert "Traceback" not in failed and "ipykernel_" not in failed
+
+
+def test_a_hidden_test_tells_the_student_only_its_verdict(graded):
+    """Whatever the student's code printed or raised in a hidden cell, encoded or not, is not handed back."""
+    import base64
+
+    source = cell(nbformat.read(SOURCE, as_version=4), HIDDEN).source
+    encoded = base64.b64encode(source.encode()).decode()
+    for student in ("l01-print-hidden-encoded", "l02-raise-hidden", "x3-leak-hidden-tests", "s01-solved"):
+        nb = nbformat.reads(graded["autograded"][student], as_version=4)
+        outputs = cell(nb, HIDDEN).outputs
+        assert [o.output_type for o in outputs] == ["stream"] and outputs[0].text.startswith(("\u2714", "\u2718")), student
+        page = graded["exports"][0]["pages"][f"feedback/{student}/{A}.html"].decode()
+        assert encoded[:40] not in page and "&#" + str(ord(source[0])) + ";&#" not in page, student
+        assert "def observe" not in page and 'hidden_test("check_cosine_hidden"' not in page, student
+    x3 = nbformat.reads(graded["autograded"]["x3-leak-hidden-tests"], as_version=4)
+    later = "".join(o.get("text", "") for o in x3.cells[index(x3, HIDDEN) + 1].outputs)
+    assert "print(In)" in later  # it printed the history, plain and encoded: the hidden cell is not in it
+    assert "manual_seed(100)" not in later and encoded[:40] not in later
+
+
+def test_flags_are_fixed_texts_never_the_students(graded):
+    reasons = rows(graded["exports"][0]["csv"])["l03-forge-grader-lines"]["reasons"]
+    assert "guard, cell" in reasons
+    for word in ("<b>", "evil", "quoted", "DROP", "calc", "script"):
+        assert word not in reasons, reasons
+
+
+def test_every_route_to_the_reference_earns_nothing(graded):
+    for student in ROUTES:
+        outcome = graded["outcomes"][student]
+        assert (outcome.status, outcome.score) == ("graded", 0), (student, outcome.flags)
+
+
+def test_no_file_is_left_in_shared_memory(graded):
+    assert graded["shm_left"] == []
+
+
+def test_every_kind_of_output_is_capped(graded):
+    raw = graded["autograded"]["o01-raw-display"]
+    assert len(raw) < 3_000_000
+    assert any("cut at the grader's limit" in f for f in graded["outcomes"]["o01-raw-display"].flags)
+    assert len(graded["exports"][0]["pages"][f"feedback/o01-raw-display/{A}.html"]) < 4_000_000
+
+
+def test_the_command_line_names_no_folder_of_the_worker(graded):
+    text = outputs_text(graded["autograded"]["d01-orig-argv"])
+    line = next(line for line in text.splitlines() if line.startswith("ORIGARGV"))
+    for word in ("course-worker", "course-task", "policy", "autograder", "gradebook", "submitted"):
+        assert word not in line, line
 
 
 # ------------------------------------------------------------------ reliability

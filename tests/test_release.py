@@ -17,6 +17,7 @@ def course_copy(tmp_path):
     """A copy of the repository's course files, to release and tamper with."""
     for name in ("solutions", "notebooks"):
         shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "course_utils" / "answers", tmp_path / "course_utils" / "answers")  # stamped from
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 

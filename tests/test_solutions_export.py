@@ -25,8 +25,8 @@ def test_export_through_00_writes_the_executed_solution_without_hidden_tests(exp
     assert "Ignoring the length makes the comparison depend only on the direction" in text  # the written answer
     assert "passes the visible checks" in text  # executed: the check cell's output
     assert "20-nearest-neighbour accuracy on raw pixels:" in text  # ran to the end (a failure would raise)
-    for secret in ["def random_inputs(g)", "checks.check_function(cosine_similarity_matrix, reference",
-                   "from course_utils.similarity import cosine_similarity_matrix as reference"]:
+    for secret in ["found, g = {}, torch.Generator().manual_seed(100)", 'checks.hidden_test("check_cosine_hidden"',
+                   'found["gradient"] = leaf.grad']:
         assert secret not in text and secret not in page
     for marker in ("HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION"):
         assert marker not in page
@@ -35,7 +35,7 @@ def test_export_through_00_writes_the_executed_solution_without_hidden_tests(exp
 def test_clean_removes_hidden_tests_and_marker_lines_but_keeps_solutions():
     source = nbformat.read(SOURCE, as_version=4)
     secrets = hidden_lines(source)
-    assert "def random_inputs(g):" in secrets
+    assert 'checks.hidden_test("check_cosine_hidden", observe)' in secrets
     cleaned = "\n".join(c.source for c in clean(source).cells)
     assert not [s for s in secrets if s in cleaned]
     assert "HIDDEN TESTS" not in cleaned and "SOLUTION" not in cleaned
