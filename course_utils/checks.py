@@ -7,6 +7,7 @@ notebook that the autograder records:
 - ``check_function(fn, reference, make_inputs)``: compare a function with the
   reference on seeded random inputs.
 - ``check_true(condition, message)``: an invariant (symmetry, a bound, a sign).
+- ``check_tensor(value, name)``: ``value`` is a real tensor (judges read what students hand over).
 - ``hidden_test(grade_id, observe)``: a hidden test. ``observe()`` only computes the student's outputs
   on seeded hidden inputs; a judge compares them with the reference answer's outputs. When a notebook
   is graded, the judge runs in the grader, outside the student's process (``autograder.judging``).
@@ -141,6 +142,14 @@ def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[tor
             if isinstance(before, torch.Tensor) and not torch.equal(before.nan_to_num(), after.detach().nan_to_num()):
                 raise CheckFailed(f"{name} changed its argument {i + 1} in place; "
                                   "compute a new tensor instead of modifying the input.")
+
+
+def check_tensor(value: Any, name: str) -> torch.Tensor:
+    """``value`` itself if it is a real torch.Tensor, else CheckFailed saying that ``name`` should be one."""
+    if type(value) not in (torch.Tensor, torch.nn.Parameter):
+        raise CheckFailed(f"{name} should be a torch.Tensor, but it is {_describe(value)}.",
+                          f"{name} should be a torch.Tensor")
+    return value
 
 
 def check_true(condition: Any, message: str) -> None:

@@ -10,19 +10,14 @@ import torch
 from course_utils import checks
 
 
-def _tensor(value, what: str) -> torch.Tensor:
-    checks.check_true(type(value) is torch.Tensor, f"{what} must be a torch.Tensor")
-    return value
+def _unchanged(mine, ref, name: str) -> None:
+    """The arguments after the call (``mine``) are exactly the inputs (``ref``, which the answers leave alone)."""
+    checks.check_close(mine, ref, name=name, rtol=0, atol=0)
 
 
 def _tensors(values, what: str) -> list:
     checks.check_true(type(values) is list and all(type(v) is torch.Tensor for v in values), what)
     return values
-
-
-def _unchanged(mine, ref, name: str) -> None:
-    """The arguments after the call (``mine``) are exactly the inputs (``ref``, which the answers leave alone)."""
-    checks.check_close(mine, ref, name=name, rtol=0, atol=0)
 
 
 def _share_within_one_sigma(standardised: torch.Tensor) -> torch.Tensor:
@@ -35,14 +30,16 @@ def check_pca_hidden(mine: dict, ref: dict) -> None:
         _unchanged(mine[f"x after pca_fit {trial}"], ref[f"x after pca_fit {trial}"],
                    f"the data after pca_fit on random data {t} (pca_fit must not change its input in place)")
         checks.check_close(mine[f"mean {trial}"], ref[f"mean {trial}"], name=f"the mean on random data {t}")
-        c, rc = _tensor(mine[f"components {trial}"], f"the components on random data {t}"), ref[f"components {trial}"]
+        c = checks.check_tensor(mine[f"components {trial}"], f"the components on random data {t}")
+        rc = ref[f"components {trial}"]
         checks.check_true(c.shape == rc.shape, f"the components on random data {t} have shape (k, D): "
                           "one row per principal direction")
         checks.check_close(c @ c.T, torch.eye(len(rc), dtype=rc.dtype), atol=1e-8,
                            name=f"C C^T on random data {t} (the components must be orthonormal rows)")
         checks.check_close(c.T @ c, rc.T @ rc, atol=1e-8,
                            name=f"the projector C^T C onto the first k principal directions, on random data {t}")
-        codes, ref_codes = _tensor(mine[f"codes {trial}"], f"the codes of random data {t}"), ref[f"codes {trial}"]
+        codes, ref_codes = checks.check_tensor(mine[f"codes {trial}"], f"the codes of random data {t}"), \
+            ref[f"codes {trial}"]
         checks.check_true(codes.shape == ref_codes.shape, f"the codes of random data {t} have shape (N, k)")
         checks.check_close(codes @ c, ref_codes @ rc, atol=1e-8,
                            name=f"the codes (mapped back with their own components), on random data {t}")
@@ -54,7 +51,7 @@ def check_pca_hidden(mine: dict, ref: dict) -> None:
                            name=f"pca_reconstruct with a given mean and components, on random data {t}")
     checks.check_close(mine["every component: reconstruction"], ref["every component: data"], atol=1e-8,
                        name="the reconstruction with every component (should be exact)")
-    codes = _tensor(mine["every component: codes"], "the codes with every component")
+    codes = checks.check_tensor(mine["every component: codes"], "the codes with every component")
     checks.check_true(codes.shape == ref["every component: codes"].shape,
                       "the codes with every component have shape (N, D)")
     variances = codes.var(dim=0)
@@ -73,13 +70,13 @@ def check_corrupt_hidden(mine: dict, ref: dict) -> None:
                    f"x and noise after corrupt on random input {t} (corrupt must not change them in place)")
     x = ref["x"]
     checks.check_close(mine["sigma 0"], x, name="corrupt(x, 0.0), which should be x")
-    noisy = _tensor(mine["sigma 0.7"], "corrupt(x, 0.7)")
+    noisy = checks.check_tensor(mine["sigma 0.7"], "corrupt(x, 0.7)")
     checks.check_true(noisy.shape == x.shape, "corrupt(x, 0.7) has the shape of x")
     checks.check_true(bool(((noisy >= 0) & (noisy <= 1)).all()), "corrupted pixels must stay in [0, 1]")
     checks.check_true(float((noisy - x).abs().mean()) > 0.1, "with sigma = 0.7 the images should change a lot")
     first, second = _tensors(mine["two calls"], "corrupt(x, 0.3) must return a torch.Tensor")
     checks.check_true(first.shape == x.shape and not torch.equal(first, second), "two calls should draw fresh noise")
-    grey = _tensor(mine["grey, sigma 0.1"], "corrupt(x, 0.1)")
+    grey = checks.check_tensor(mine["grey, sigma 0.1"], "corrupt(x, 0.1)")
     checks.check_true(grey.shape == ref["grey, sigma 0.1"].shape, "corrupt(x, 0.1) has the shape of x")
     noise = (grey.double() - 0.5) / 0.1  # 20,000 draws of the noise, which clipping never reaches here
     checks.check_close(noise.mean(), torch.tensor(0.0, dtype=torch.float64), atol=0.03, rtol=0,
@@ -99,7 +96,7 @@ def check_reparameterise_hidden(mine: dict, ref: dict) -> None:
                    f"mu, log_var and eps after reparameterise on random input {t} "
                    "(it must not change them in place)")
     mu, log_var = torch.tensor([-2.0, 0.0, 1.5]), torch.tensor([0.0, 2.0, -2.0])
-    draws = _tensor(mine["draws"], "reparameterise(mu, log_var)")
+    draws = checks.check_tensor(mine["draws"], "reparameterise(mu, log_var)")
     checks.check_true(draws.shape == ref["draws"].shape, "reparameterise(mu, log_var) has the shape of mu")
     checks.check_close(draws.mean(0), mu, name="the mean of 40,000 draws (should be mu)", atol=0.05, rtol=0)
     checks.check_close(draws.var(0), log_var.exp(), name="the variance of 40,000 draws (should be exp(log_var))",
@@ -111,7 +108,7 @@ def check_reparameterise_hidden(mine: dict, ref: dict) -> None:
     checks.check_true(first.shape == second.shape == (5, 3) and not torch.equal(first, second),
                       "with eps=None, two calls should draw fresh noise")
     leaf_mu, leaf_log_var, _ = ref["drawn: mu, log_var, z"]
-    z = _tensor(mine["drawn: mu, log_var, z"][2], "reparameterise(mu, log_var)")
+    z = checks.check_tensor(mine["drawn: mu, log_var, z"][2], "reparameterise(mu, log_var)")
     grad_mu, grad_log_var = mine["drawn: gradients"]
     checks.check_true(grad_mu is not None and grad_log_var is not None,
                       "gradients must reach both mu and log_var (no torch.normal, no .detach())")
@@ -143,8 +140,8 @@ def check_kl_hidden(mine: dict, ref: dict) -> None:
     checks.check_true(bool((kl > 0).all()), "KL must be positive away from the prior")
     checks.check_close(mine["at the prior"], torch.zeros(3), atol=0, rtol=0,
                        name="KL at mu = 0, log_var = 0 (should be exactly 0)")
-    only_log_var = _tensor(mine["only log_var moves"], "the KL")
-    only_mu = _tensor(mine["only mu moves"], "the KL")
+    only_log_var = checks.check_tensor(mine["only log_var moves"], "the KL")
+    only_mu = checks.check_tensor(mine["only mu moves"], "the KL")
     checks.check_true(only_log_var.numel() == 1 and float(only_log_var) > 0 and only_mu.numel() == 1
                       and float(only_mu) > 0,
                       "KL must be positive when only mu, or only log_var, moves away from the prior")
@@ -193,7 +190,7 @@ def check_negative_elbo_hidden(mine: dict, ref: dict) -> None:
                         f"-ELBO on random input {t} (a scalar: sum over pixels, mean over the batch)", rtol=1e-4)
         _unchanged(mine[f"arguments after {trial}"], ref[f"arguments after {trial}"],
                    f"the arguments after negative_elbo on random input {t} (it must not change them in place)")
-    once = _tensor(mine["once"], "negative_elbo")
+    once = checks.check_tensor(mine["once"], "negative_elbo")
     checks.check_close(mine["twice"], once, rtol=1e-5,
                        name="-ELBO of the batch repeated twice (a mean over the batch does not change)")
     gradients = mine["gradients"]
@@ -204,7 +201,7 @@ def check_negative_elbo_hidden(mine: dict, ref: dict) -> None:
     _close_to_one_of(gradients[1:], [own if all(type(g) is torch.Tensor for g in own) else None,
                                      ref["gradients"][1:]],
                      "the gradients of -ELBO with respect to mu and log_var")
-    huge = _tensor(mine["huge logits"], "negative_elbo")
+    huge = checks.check_tensor(mine["huge logits"], "negative_elbo")
     checks.check_true(huge.numel() == 1 and bool(torch.isfinite(huge).all()), "-ELBO must stay finite for large logits")
     reconstruction = _bernoulli_nll(torch.tensor([[300.0, -300.0]]), torch.tensor([[0.0, 1.0]]))  # 600 nats
     _with_either_kl(huge, reconstruction, mine["KL at the prior"], ref["KL at the prior"],

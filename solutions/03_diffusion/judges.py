@@ -9,30 +9,17 @@ import torch
 
 from course_utils import checks
 
-
-def _tensor(value, what: str) -> torch.Tensor:
-    """``value`` if it is a plain tensor, else CheckFailed saying that ``what`` should be one."""
-    checks.check_true(type(value) is torch.Tensor, f"{what} should be a torch.Tensor")
-    return value
-
-
-def _unchanged(mine: list, ref: list, what: str) -> None:
-    """The inputs as the student's function left them, against the reference's (which leaves them alone)."""
-    checks.check_true(type(mine) is list and len(mine) == len(ref), f"{what}: the inputs were handed over")
-    for given, original in zip(mine, ref):
-        checks.check_true(type(given) is torch.Tensor and given.shape == original.shape
-                          and bool(torch.equal(given.nan_to_num(), original.nan_to_num())),
-                          f"{what} must not change its inputs in place: compute a new tensor instead")
+IN_PLACE = "{} must not change its inputs in place: compute a new tensor instead"
 
 
 def check_noise_schedule_hidden(mine: dict, ref: dict) -> None:
     for case in range(3):
         checks.check_close(mine[f"linear_betas {case}"], ref[f"linear_betas {case}"],
                            name=f"linear_betas on hidden input {case + 1}")
-    betas = _tensor(mine["default betas"], "linear_betas(1000)")
+    betas = checks.check_tensor(mine["default betas"], "linear_betas(1000)")
     checks.check_close(betas, ref["default betas"], name="linear_betas(1000) with the default beta_start and beta_end")
     checks.check_close(betas.sum(), torch.tensor(10.05), rtol=1e-4, name="the sum of the 1,000 default betas")
-    made = _tensor(mine["alpha_bar of the default betas"], "alpha_bar of the default betas")
+    made = checks.check_tensor(mine["alpha_bar of the default betas"], "alpha_bar of the default betas")
     checks.check_true(made.shape == (1000,), "alpha_bar of 1,000 betas should have shape (1000,)")
     checks.check_true(bool((made > 0).all() and (made < 1).all()), "alpha_bar must stay strictly inside (0, 1)")
     checks.check_true(bool((made[1:] < made[:-1]).all()), "alpha_bar must fall at every step")
@@ -40,16 +27,18 @@ def check_noise_schedule_hidden(mine: dict, ref: dict) -> None:
     for trial in range(4):
         checks.check_close(mine[f"alpha_bar {trial}"], ref[f"alpha_bar {trial}"],
                            name=f"alpha_bar on random input {trial + 1} of 4")
-        _unchanged([mine[f"alpha_bar input {trial}"]], [ref[f"alpha_bar input {trial}"]], "alpha_bar")
+        checks.check_close([mine[f"alpha_bar input {trial}"]], [ref[f"alpha_bar input {trial}"]],
+                           rtol=0, atol=0, name=IN_PLACE.format("alpha_bar"))
 
 
 def check_q_sample_hidden(mine: dict, ref: dict) -> None:
     for trial in range(6):
         checks.check_close(mine[f"random {trial}"], ref[f"random {trial}"],
                            name=f"q_sample on random input {trial + 1} of 6 (each example at its own step)")
-        _unchanged(mine[f"inputs {trial}"], ref[f"inputs {trial}"], "q_sample")
+        checks.check_close(mine[f"inputs {trial}"], ref[f"inputs {trial}"],
+                           rtol=0, atol=0, name=IN_PLACE.format("q_sample"))
     # Over many draws, x_t has mean sqrt(alpha_bar_t) x0 and variance 1 - alpha_bar_t (the closed form).
-    drawn_all = _tensor(mine["many x_t"], "q_sample on many draws")
+    drawn_all = checks.check_tensor(mine["many x_t"], "q_sample on many draws")
     checks.check_true(drawn_all.shape == (200_000, 1), "q_sample on many draws should keep x0's shape")
     t = ref["many t"]
     for step, ab in enumerate([0.9, 0.5, 0.1]):
@@ -70,13 +59,15 @@ def check_ddpm_loss_hidden(mine: dict, ref: dict) -> None:
                           "gradients must flow from ddpm_loss back to the model's parameters: no .item(), no .detach()")
         checks.check_close(mine[f"gradient {case}"], ref[f"gradient {case}"],
                            name=f"the gradient of ddpm_loss with respect to a model parameter (batch {case + 1})")
-        _unchanged([mine[f"x0 after {case}"]], [ref[f"x0 after {case}"]], "ddpm_loss")
+        checks.check_close([mine[f"x0 after {case}"]], [ref[f"x0 after {case}"]],
+                           rtol=0, atol=0, name=IN_PLACE.format("ddpm_loss"))
     schedule = torch.cumprod(1 - torch.linspace(0.01, 0.3, 50), 0)  # the hidden cell's, T = 50
     for label, what in [("spy", "with a seeded generator"), ("unseeded", "without a generator")]:
         seen = mine[f"{label} saw"]
         checks.check_true(type(seen) is list and len(seen) == 2,
                           f"ddpm_loss {what} should call the model once, on the whole batch")
-        noisy, steps = _tensor(seen[0], "the x_t the model gets"), _tensor(seen[1], "the steps the model gets")
+        noisy = checks.check_tensor(seen[0], "the x_t the model gets")
+        steps = checks.check_tensor(seen[1], "the steps the model gets")
         checks.check_true(steps.shape == (3000,) and steps.dtype in (torch.int64, torch.int32),
                           f"the model should get one integer step per example ({what})")
         checks.check_true(int(steps.min()) == 0 and int(steps.max()) == 49 and len(steps.unique()) == 50,
@@ -93,7 +84,8 @@ def check_ddpm_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(seen[1], theirs[1], check_dtype=False,
                        name="the steps drawn with a seeded generator (draw t first, then the noise)")
     checks.check_close(seen[0], theirs[0], name="x_t with a seeded generator (draw t first, then the noise)")
-    checks.check_close(mine["spy loss"], ref["spy loss"], name="ddpm_loss with a seeded generator, a model predicting 0")
+    checks.check_close(mine["spy loss"], ref["spy loss"],
+                       name="ddpm_loss with a seeded generator, a model predicting 0")
 
 
 def check_ddpm_step_hidden(mine: dict, ref: dict) -> None:
@@ -103,7 +95,8 @@ def check_ddpm_step_hidden(mine: dict, ref: dict) -> None:
              "ddpm_step at t = 0 on images given noise (no noise should be added at t == 0)"]
     for case, name in enumerate(names):
         checks.check_close(mine[f"step {case}"], ref[f"step {case}"], name=name)
-        _unchanged(mine[f"inputs {case}"], ref[f"inputs {case}"], "ddpm_step")
+        checks.check_close(mine[f"inputs {case}"], ref[f"inputs {case}"],
+                           rtol=0, atol=0, name=IN_PLACE.format("ddpm_step"))
     checks.check_close(mine["step 4"], mine["step 3"],
                        name="ddpm_step at t = 0 with and without noise given, which should be the same")
 
@@ -113,7 +106,8 @@ def check_ddim_step_hidden(mine: dict, ref: dict) -> None:
              "ddim_step to t_prev = -1 (the predicted x0)", "ddim_step from the last step to t_prev = 0"]
     for case, name in enumerate(names):
         checks.check_close(mine[f"step {case}"], ref[f"step {case}"], name=name)
-        _unchanged(mine[f"inputs {case}"], ref[f"inputs {case}"], "ddim_step")
+        checks.check_close(mine[f"inputs {case}"], ref[f"inputs {case}"],
+                           rtol=0, atol=0, name=IN_PLACE.format("ddim_step"))
     clean = ref["clean"]
     for number, t in enumerate((0, 50, 99)):
         checks.check_close(mine[f"jump {t} -1"], clean, atol=1e-4,

@@ -12,18 +12,12 @@ import torch
 from course_utils import checks
 
 
-def _tensor(value, what: str) -> torch.Tensor:
-    """``value`` if it is a tensor; else a CheckFailed saying that ``what`` should be one."""
-    checks.check_true(type(value) is torch.Tensor, f"{what} should be a torch.Tensor")
-    return value
-
-
 def _path(value, steps: int, what: str) -> list:
     """``value`` if it is a list of ``steps + 1`` tensors; else a CheckFailed."""
     checks.check_true(type(value) is list, f"{what} should be a list of tensors")
     checks.check_true(len(value) == steps + 1, f"{what} should hold steps + 1 states, x0 first")
     for state in value:
-        _tensor(state, f"every state of {what}")
+        checks.check_tensor(state, f"every state of {what}")
     return value
 
 
@@ -31,7 +25,7 @@ def check_coupling_hidden(mine: dict, ref: dict) -> None:
     for trial, (batch, dim) in enumerate([(7, 2), (3, 5), (1, 4)]):
         x, mask, case = ref[f"x {trial}"], ref[f"mask {trial}"], f"({batch}, {dim}) inputs"
         kept = mask.bool()
-        y = _tensor(mine[f"y {trial}"], f"coupling_forward's y on {case}")
+        y = checks.check_tensor(mine[f"y {trial}"], f"coupling_forward's y on {case}")
         checks.check_true(tuple(y.shape) == (batch, dim), f"coupling_forward's y should be shaped like x, on {case}")
         checks.check_close(y[:, kept], x[:, kept], name=f"the kept coordinates (mask 1) of y, unchanged, on {case}")
         checks.check_close(y, ref[f"y {trial}"], name=f"coupling_forward's y on {case}")
@@ -45,10 +39,10 @@ def check_coupling_hidden(mine: dict, ref: dict) -> None:
         checks.check_close(mine[f"x after {trial}"], x, atol=0.0, rtol=0.0,
                            name=f"the input x after the calls on {case} (it must not change in place)")
     for trial in range(3):
-        jacobian = _tensor(mine[f"jacobian {trial}"], "the Jacobian of coupling_forward")
+        jacobian = checks.check_tensor(mine[f"jacobian {trial}"], "the Jacobian of coupling_forward")
         checks.check_close(jacobian, ref[f"jacobian {trial}"], atol=1e-5,
                            name=f"the Jacobian of coupling_forward at point {trial + 1}")
-        log_det = _tensor(mine[f"point log_det {trial}"], "the log-determinant at one point")
+        log_det = checks.check_tensor(mine[f"point log_det {trial}"], "the log-determinant at one point")
         checks.check_close(log_det, torch.linalg.slogdet(jacobian)[1][None], atol=1e-5,
                            name=f"the log-determinant against the brute-force Jacobian's at point {trial + 1}")
         checks.check_close(log_det, ref[f"point log_det {trial}"], name=f"the log-determinant at point {trial + 1}")
@@ -90,13 +84,13 @@ def check_nll_hidden(mine: dict, ref: dict) -> None:
 def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_true(type(mine["spy calls"]) is int and mine["spy calls"] >= 1,
                       "flow_matching_loss should call the model")
-    times = _tensor(mine["spy t"], "the times the model is given")
+    times = checks.check_tensor(mine["spy t"], "the times the model is given")
     checks.check_true(tuple(times.shape) == (5000,), "the model should get one time per example, shape (B,)")
     checks.check_true(bool(times.min() >= 0) and bool(times.max() < 1), "the times should lie in [0, 1)")
     mean, variance = float(times.double().mean()), float(times.double().var())
     checks.check_true(abs(mean - 0.5) < 0.02 and abs(variance - 1 / 12) < 0.01,
                       "the times should be uniform in [0, 1) (their mean and variance)")
-    points = _tensor(mine["spy x_t"], "the points x_t the model is given")
+    points = checks.check_tensor(mine["spy x_t"], "the points x_t the model is given")
     checks.check_true(tuple(points.shape) == (5000, 2), "the model should get x_t shaped like x1")
     t = times.double()[:, None]
     noise = (points.double() - 2.0 * t) / (1 - t)  # x_t = (1 - t) x0 + t x1 with x1 = 2 gives back x0
@@ -107,7 +101,7 @@ def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(points, ref["spy x_t"], atol=1e-5, name="the points x_t drawn with a seeded generator")
     checks.check_close(mine["spy loss"], ref["spy loss"], name="the loss of a model that answers 0, with data at 2")
     for trial, shape in enumerate([(16, 2), (5, 1, 8, 8), (1, 3)]):
-        loss = _tensor(mine[f"loss {trial}"], "flow_matching_loss's result")
+        loss = checks.check_tensor(mine[f"loss {trial}"], "flow_matching_loss's result")
         checks.check_true(loss.dim() == 0, "flow_matching_loss should return a scalar (a 0-d tensor)")
         checks.check_close(loss, ref[f"loss {trial}"],
                            name=f"flow_matching_loss on a batch of shape {shape} with a seeded generator")
@@ -117,7 +111,7 @@ def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
                            name=f"the gradient of the loss with respect to the model's weight, batch of shape {shape}")
         checks.check_close(mine[f"x after {trial}"], ref[f"x after {trial}"], atol=0.0, rtol=0.0,
                            name=f"x1 after the call, batch of shape {shape} (it must not change in place)")
-    unseeded = _tensor(mine["unseeded loss"], "flow_matching_loss without a generator")
+    unseeded = checks.check_tensor(mine["unseeded loss"], "flow_matching_loss without a generator")
     checks.check_true(unseeded.dim() == 0 and bool(torch.isfinite(unseeded)),
                       "flow_matching_loss without a generator should return a finite scalar")
 

@@ -11,11 +11,6 @@ from course_utils import checks
 from course_utils.colour import LUMA
 
 
-def _tensor(value, what: str) -> torch.Tensor:
-    checks.check_true(type(value) is torch.Tensor, f"{what} must be a torch.Tensor")
-    return value
-
-
 def _grey(x: torch.Tensor) -> torch.Tensor:
     """(B, 3, H, W) -> the grey level in all three channels, clamped to [0, 1] (the definition, in float64)."""
     luma = torch.tensor(LUMA, dtype=torch.float64).view(1, 3, 1, 1)
@@ -29,7 +24,7 @@ def check_sobel_hidden(mine: dict, ref: dict) -> None:
     for trial in range(2):
         checks.check_close(mine[f"grey {trial}"], ref[f"grey {trial}"], atol=1e-5,
                            name=f"sobel on random one-channel images, trial {trial + 1}")
-    edges = _tensor(mine["rectangles"], "sobel's output")
+    edges = checks.check_tensor(mine["rectangles"], "sobel's output")
     checks.check_true(tuple(edges.shape) == (32, 3, 32, 32), "sobel keeps the shape (B, C, H, W) of its input")
     checks.check_close(edges.amax(dim=(1, 2, 3)), torch.ones(32), atol=1e-5, name="each image's strongest edge is 1")
     checks.check_true(bool((edges >= 0).all()), "sobel's output is never negative")
@@ -50,7 +45,7 @@ def check_sobel_hidden(mine: dict, ref: dict) -> None:
 
 def _grey_or_unchanged(out: torch.Tensor, x: torch.Tensor, what: str) -> torch.Tensor:
     """Checks that every image of ``out`` is x's image or its grey version; returns which turned grey (B,)."""
-    out = _tensor(out, what)
+    out = checks.check_tensor(out, what)
     checks.check_true(out.shape == x.shape, f"{what} keeps the shape of the input")
     is_grey = (out.double() - _grey(x)).abs().amax(dim=(1, 2, 3)) < 1e-5
     unchanged = (out.double() - x.double()).abs().amax(dim=(1, 2, 3)) < 1e-6
@@ -108,7 +103,8 @@ def check_nt_xent_hidden(mine: dict, ref: dict) -> None:
                                name=f"nt_xent with z1 and z2 swapped, on {label}")
             checks.check_close(mine[f"{key}: rescaled"], loss, atol=1e-5,
                                name=f"nt_xent does not depend on the norms of the projections, on {label}")
-    aligned, shuffled = _tensor(mine["aligned"], "nt_xent's loss"), _tensor(mine["shuffled"], "nt_xent's loss")
+    aligned = checks.check_tensor(mine["aligned"], "nt_xent's loss")
+    shuffled = checks.check_tensor(mine["shuffled"], "nt_xent's loss")
     checks.check_true(aligned.numel() == 1 and shuffled.numel() == 1, "nt_xent returns a scalar")
     checks.check_true(float(aligned) < float(shuffled), "aligned pairs must cost less than shuffled ones")
     checks.check_close(aligned, ref["aligned"], atol=1e-5, name="nt_xent of aligned pairs")
