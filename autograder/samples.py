@@ -2,9 +2,11 @@
 
 - ``solved``: the release with every exercise answered by the source's solution;
 - ``unsolved``: the release as students get it;
-- ``partly_wrong``: solved, but with the instructor's sample wrong answers: inside a
-  solution region, a line ``# sample wrong answer: CODE`` replaces the line above it.
-  Without such lines, the last exercise keeps its stub instead.
+- ``partly_wrong``: solved, but with some of the instructor's sample wrong answers: inside
+  a solution region, a line ``# sample wrong answer: CODE`` replaces the line above it.
+  Of the exercises that have such lines, the first, third, fifth, ... get them, so the
+  sample stays partly right however many exercises have one. Without such lines, the
+  last exercise keeps its stub instead.
 """
 from __future__ import annotations
 
@@ -28,14 +30,16 @@ def _answer(source: str, wrong: bool) -> str:
     return "\n".join(lines)
 
 
-def _solutions(source: nbformat.NotebookNode, wrong: bool = False) -> dict[str, str]:
-    return {c.metadata.nbgrader["grade_id"]: _answer(c.source, wrong) for c in source.cells
+def _solutions(source: nbformat.NotebookNode, wrong: bool | set[str] = False) -> dict[str, str]:
+    return {c.metadata.nbgrader["grade_id"]: _answer(c.source, wrong is True or c.metadata.nbgrader["grade_id"]
+                                                     in (wrong or ())) for c in source.cells
             if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
 
 
 def solved(source_path: Path, release_path: Path, keep_stub: set[str] = frozenset(),
-           wrong: bool = False) -> nbformat.NotebookNode:
-    """The release with the source's answers filled in (except the grade ids in ``keep_stub``)."""
+           wrong: bool | set[str] = False) -> nbformat.NotebookNode:
+    """The release with the source's answers filled in (except the grade ids in ``keep_stub``); ``wrong``:
+    the grade ids whose sample wrong answers are used (True: all)."""
     answers = _solutions(nbformat.read(source_path, as_version=4), wrong)
     nb = nbformat.read(release_path, as_version=4)
     for cell in nb.cells:
@@ -53,10 +57,14 @@ def automatic_points(source_path: Path) -> float:
 
 
 def partly_wrong(source_path: Path, release_path: Path) -> nbformat.NotebookNode:
-    """Solved with the sample wrong answers; without any, solved except the last code exercise."""
+    """Solved with every other exercise's sample wrong answers; without any, solved except the last code
+    exercise."""
     source = nbformat.read(source_path, as_version=4)
-    if any(_WRONG.match(line) for c in source.cells for line in c.source.splitlines()):
-        return solved(source_path, release_path, wrong=True)
+    with_wrong = [c.metadata.nbgrader["grade_id"] for c in source.cells
+                  if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+                  and any(_WRONG.match(line) for line in c.source.splitlines())]
+    if with_wrong:
+        return solved(source_path, release_path, wrong=set(with_wrong[::2]))
     code_exercises = [c.metadata.nbgrader["grade_id"] for c in source.cells
                       if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("solution")]
     return solved(source_path, release_path, keep_stub={code_exercises[-1]})
