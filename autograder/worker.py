@@ -52,7 +52,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Float
 
 from .guard import MARK, source_hash
-from .judging import Judge, Verdict
+from .judging import Judge, Verdict, hidden_cells
 from .kernel import HAND_OVER, KERNEL_NAME, POLICY, write_kernelspec
 
 _OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "update_display_data")
@@ -282,7 +282,7 @@ def grade(task: dict) -> dict:
         (sandbox / POLICY).write_text(json.dumps({
             "sandbox": str(sandbox), "package": str(package), "memory_mb": task["memory_mb"],
             "worker_pid": os.getpid(), "cpu_seconds": int(task["timeout"] * 2), "max_output": 200_000,
-            "instructor_cells": instructor_cells(source), "hidden_cells": hidden_cells(source)}))
+            "instructor_cells": instructor_cells(source), "hidden_cells": hidden_cell_hashes(source)}))
         write_kernelspec(scratch)
         os.environ["JUPYTER_PATH"] = str(scratch)
         executor = _autograde(course, assignment, student, sandbox, task["timeout"])
@@ -320,10 +320,12 @@ def _judge(source: nbformat.NotebookNode, folder: Path, assignment: str) -> Judg
     return _JUDGES[key]
 
 
-def hidden_cells(source: nbformat.NotebookNode) -> list[str]:
-    """Hashes of the hidden-test cells, whose source the guard removes from the kernel once they ran."""
+def hidden_cell_hashes(source: nbformat.NotebookNode) -> list[str]:
+    """Hashes of the hidden-test cells (as ``judging.hidden_cells`` finds them), whose source the guard
+    removes from the kernel once they ran."""
+    ids = set(hidden_cells(source))
     return sorted(source_hash(c.source) for c in source.cells
-                  if c.cell_type == "code" and "### BEGIN HIDDEN TESTS" in c.source)
+                  if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in ids)
 
 
 def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[str, Verdict],
