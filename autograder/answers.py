@@ -122,3 +122,18 @@ def write_students_package(package: Path, dest: Path, released: Callable[[str], 
     for file, text in students_copy(package, released).items():
         (copy / "answers" / file.name).write_text(text, encoding="utf-8")
     return copy
+
+
+_WRONG_LINE = re.compile(r"^([ \t]*)# sample wrong answer: (.*)$")
+
+
+def wrong_variants(text: str) -> list[tuple[int, str]]:
+    """(line number, ``text`` with that one wrong line in place of the line above it) for each
+    ``# sample wrong answer:`` line of ``text`` (a solution cell or an answer file's section)."""
+    lines = text.splitlines()
+    out = []
+    for n, line in enumerate(lines):
+        match = _WRONG_LINE.match(line)
+        if match and n:
+            out.append((n + 1, "\n".join(lines[:n - 1] + [match.group(1) + match.group(2)] + lines[n + 1:])))
+    return out

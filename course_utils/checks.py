@@ -8,6 +8,10 @@ notebook that the autograder records:
   reference on seeded random inputs.
 - ``check_true(condition, message)``: an invariant (symmetry, a bound, a sign).
 - ``check_tensor(value, name)``: ``value`` is a real tensor (judges read what students hand over).
+- ``check_device(fn, *args)``: ``fn`` runs on another device (CUDA, else ``meta``) and keeps its tensors
+  there; ``course_utils.device_check`` names the line that made a tensor on the CPU.
+- ``probe(key, fn, *args)`` in a hidden test, ``check_probe(mine, ref, key, name)`` in its judge: one call's
+  result, its inputs afterwards, the gradients to its inputs and the device report, compared as a whole.
 - ``hidden_test(grade_id, observe)``: a hidden test. ``observe()`` only computes the student's outputs
   on seeded hidden inputs; a judge compares them with the reference answer's outputs. When a notebook
   is graded, the judge runs in the grader, outside the student's process (``autograder.judging``).
@@ -27,6 +31,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+
+from .device_check import device_report, other_device
 
 
 class CheckFailed(AssertionError):
@@ -124,6 +130,7 @@ def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[tor
     ``tolerances`` are passed on to ``check_close`` (rtol, atol, check_dtype, check_device).
     """
     name = name or getattr(fn, "__name__", "your function")
+    args = ()
     for trial in range(trials):
         generator = torch.Generator().manual_seed(seed + trial)
         args = tuple(_to(x, device) for x in make_inputs(generator))
@@ -142,6 +149,19 @@ def check_function(fn: Callable, reference: Callable, make_inputs: Callable[[tor
             if isinstance(before, torch.Tensor) and not torch.equal(before.nan_to_num(), after.detach().nan_to_num()):
                 raise CheckFailed(f"{name} changed its argument {i + 1} in place; "
                                   "compute a new tensor instead of modifying the input.")
+    if args and device:
+        return  # already run on the device asked for
+    if args and not device_report(reference, *_clone(args)):  # where the reference runs there, so must fn
+        check_device(fn, *_clone(args), name=name)
+
+
+def check_device(fn: Callable, *args: Any, name: str | None = None, **kwargs: Any) -> None:
+    """Raise CheckFailed unless ``fn(*args, **kwargs)`` also runs with its tensors (and modules) on another
+    device, CUDA when there is one, else ``meta``, and returns its tensors there."""
+    name = name or getattr(fn, "__name__", "your function")
+    report = device_report(fn, *args, name=name, **kwargs)
+    if report:
+        raise CheckFailed(report, f"{name} should keep to its inputs' device ({other_device()} in this test)")
 
 
 def check_tensor(value: Any, name: str) -> torch.Tensor:
@@ -163,6 +183,69 @@ def check_true(condition: Any, message: str) -> None:
         raise CheckFailed(f"{message} (the condition was {_describe(condition)}, not True or False)", message)
     if not condition:
         raise CheckFailed(message, message)
+
+
+def probe(key: str, fn: Callable, *args: Any, gradients: bool = True, **kwargs: Any) -> dict:
+    """A hidden test's observations of ``fn(*args, **kwargs)``, under keys that start with ``key``: the
+    result, the tensor arguments afterwards (were they changed in place?), the gradients of a fixed random
+    weighting of the result with respect to each floating-point tensor argument (``gradients``), and the
+    device report (``check_device``). A function that raises here fails its hidden test."""
+    given = _clone(args)
+    found = {key: fn(*given, **kwargs),
+             f"{key} inputs after": [a for a in given if isinstance(a, torch.Tensor)]}
+    if gradients:
+        found[f"{key} gradients"] = _gradients(fn, args, kwargs)
+    found[f"{key} device"] = device_report(fn, *_clone(args), **kwargs)
+    return found
+
+
+def _gradients(fn: Callable, args: Sequence, kwargs: dict) -> list | str:
+    leaves = [a.detach().clone().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else
+              (a.clone() if isinstance(a, torch.Tensor) else a) for a in args]
+    try:
+        outputs = [t for t in _all_tensors(fn(*leaves, **kwargs)) if t.is_floating_point() and t.requires_grad]
+        generator = torch.Generator().manual_seed(0)
+        total = sum((t * torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)).sum()
+                    for t in outputs)
+        if outputs:
+            total.backward()
+    except Exception as err:  # noqa: BLE001  recorded: the judge fails it
+        return f"raised {type(err).__name__} when the result was differentiated: {err}"
+    return [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in leaves
+            if isinstance(a, torch.Tensor)]
+
+
+def _all_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _all_tensors(v)]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _all_tensors(v)]
+    return []
+
+
+def check_probe(mine: dict, ref: dict, key: str, name: str, *, gradients: bool = True, **tolerances: Any) -> None:
+    """The judge's side of ``probe``: the result matches, no input changed in place, the gradients match
+    (where the reference has one, so must the student), and the function kept to its inputs' device."""
+    check_close(mine[key], ref[key], name=name, **tolerances)
+    check_close(mine[f"{key} inputs after"], ref[f"{key} inputs after"], rtol=0, atol=0,
+                name=f"{name}: the inputs must not change (compute a new tensor instead of changing one in place)")
+    if gradients and f"{key} gradients" in ref:
+        theirs, given = ref[f"{key} gradients"], mine[f"{key} gradients"]
+        check_true(type(given) is list and len(given) == len(theirs),
+                   f"{name}: its result should be differentiable ({given if type(given) is str else 'no gradients'})")
+        for i, (g, r) in enumerate(zip(given, theirs)):
+            if r is None:
+                continue
+            check_true(g is not None, f"{name}: gradients should flow back to tensor argument {i + 1} "
+                       "(no .detach(), .item(), NumPy or in-place tricks)")
+            check_close(g, r, name=f"{name}: the gradient with respect to tensor argument {i + 1}",
+                        **{k: v for k, v in tolerances.items() if k in ("rtol", "atol")})
+    report = mine[f"{key} device"]
+    if report != "":
+        raise CheckFailed(f"{name}: {report}", f"{name} should keep to its inputs' device (another device than "
+                          "the CPU's in this test)")
 
 
 #: Set by the grading kernel: the folder in which hidden tests leave their observations for the grader.
