@@ -12,6 +12,8 @@ notebook that the autograder records:
   there; ``course_utils.device_check`` names the line that made a tensor on the CPU.
 - ``probe(key, fn, *args)`` in a hidden test, ``check_probe(mine, ref, key, name)`` in its judge: one call's
   result, its inputs afterwards, the gradients to its inputs and the device report, compared as a whole.
+- ``replaced(globals(), name=stand_in)``: test one exercise on its own, with a correct stand-in for an
+  earlier exercise it calls.
 - ``hidden_test(grade_id, observe)``: a hidden test. ``observe()`` only computes the student's outputs
   on seeded hidden inputs; a judge compares them with the reference answer's outputs. When a notebook
   is graded, the judge runs in the grader, outside the student's process (``autograder.judging``).
@@ -306,6 +308,29 @@ def plain_observations(found: Any) -> dict:
     if type(found) is not dict or any(type(k) is not str for k in found):
         raise CheckFailed("observe() must return a dict with string keys", "the hidden test's results")
     return {k: plain(v, k) for k, v in found.items()}
+
+
+@contextlib.contextmanager
+def replaced(namespace: dict, **names: Any):
+    """Within the block, ``namespace`` (a notebook's ``globals()``) binds ``names`` as given; restored after.
+
+    A test of one exercise that calls an earlier one (``negative_elbo`` calls ``kl_to_standard_normal``)
+    gives it a correct stand-in for the earlier one, so a mistake costs the points of one exercise only:
+
+        with checks.replaced(globals(), kl_to_standard_normal=correct_kl):
+            found.update(checks.probe("loss", negative_elbo, x_logits, x, mu, log_var))
+    """
+    missing = object()
+    before = {name: namespace.get(name, missing) for name in names}
+    namespace.update(names)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is missing:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 @contextlib.contextmanager
