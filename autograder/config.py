@@ -30,6 +30,7 @@ STUB = ("# YOUR CODE HERE\n"
         "raise NotImplementedError(\"Not solved yet: replace these two lines with your solution.\")")
 TEXT_STUB = "YOUR ANSWER HERE"
 JUDGES = "judges.py"
+ALTERNATIVES = "alternatives.py"  # correct solutions and equivalent mutants (autograder.mutation)
 
 SETUP_CELL = '''\
 # Setup. On Google Colab this first installs the course kit; elsewhere it does nothing.
@@ -85,8 +86,9 @@ def configure(c: Config, root: Path = ROOT, db_url: str | None = None) -> Config
     c.ClearSolutions.code_stub = {"python": STUB}
     c.ClearSolutions.text_stub = TEXT_STUB
     c.ClearSolutions.enforce_metadata = True
-    # judges.py (the hidden tests' judges, see autograder.judging) never leaves the instructor's side.
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", JUDGES]
+    # judges.py (the hidden tests' judges, see autograder.judging) and alternatives.py (correct solutions,
+    # see autograder.mutation) never leave the instructor's side.
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", JUDGES, ALTERNATIVES]
     return c
 
 

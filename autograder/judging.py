@@ -43,6 +43,12 @@ class Verdict:
     passed: bool
     message: str  # what the student sees: fixed text, naming the failed check at most
     detail: str = ""  # what the instructor sees (the judge's full message)
+    fraction: float | None = None  # of the test's points, when the judge gives partial credit
+
+    @property
+    def earned(self) -> float:
+        """The share of the test's points earned: 1 or 0, or the judge's fraction."""
+        return self.fraction if self.fraction is not None else float(self.passed)
 
 
 def hidden_cells(source_nb) -> dict[str, str]:
@@ -80,12 +86,16 @@ def judge(judges: dict, grade_id: str, mine: dict | None, ref: dict) -> Verdict:
     if grade_id not in judges:
         raise KeyError(f"{JUDGES} has no judge named {grade_id}")
     try:
-        judges[grade_id](mine, ref)
+        given = judges[grade_id](mine, ref)
     except checks.CheckFailed as err:
         return Verdict(False, f"✘ hidden test failed: {err.check}", str(err))
     except Exception as err:  # noqa: BLE001  a key missing, a list where a tensor belongs: results not as asked
         return Verdict(False, "✘ hidden tests: the results handed to the grader were incomplete or malformed",
                        f"{type(err).__name__}: {err}")
+    if isinstance(given, checks.Partial):  # some of the answers right: that share of the points
+        return Verdict(given.right == given.total, f"{'✔' if given.right == given.total else '✘'} hidden tests: "
+                       f"{given.right} of {given.total} answers right", given.detail,
+                       fraction=given.right / given.total)
     return Verdict(True, "✔ hidden tests passed")
 
 
@@ -98,6 +108,21 @@ def load_observations(path: Path) -> dict | None:
         return checks.plain_observations(found)
     except Exception:  # noqa: BLE001  anything a submission could leave there
         return None
+
+
+class Collecting(types.SimpleNamespace):
+    """``checks`` as a hidden cell sees it when the grader reads the cell: ``hidden_test`` keeps the cell's
+    ``observe`` in ``found`` instead of running it; every other name is ``course_utils.checks``'s own."""
+
+    def __init__(self, found: dict) -> None:
+        super().__init__()
+        self._found = found
+
+    def hidden_test(self, name, observe) -> None:
+        self._found[name] = observe
+
+    def __getattr__(self, name):
+        return getattr(checks, name)
 
 
 class Judge:
@@ -114,13 +139,7 @@ class Judge:
 
     def _observe(self, grade_id: str, code: str) -> types.FunctionType:
         found = {}
-
-        class Collect:  # stands in for checks in the hidden cell: keeps its observe
-            @staticmethod
-            def hidden_test(name, observe):
-                found[name] = observe
-
-        namespace = {"torch": torch, "checks": Collect, **reference_namespace(self.assignment)}
+        namespace = {"torch": torch, "checks": Collecting(found), **reference_namespace(self.assignment)}
         exec(compile(code, f"<hidden test {grade_id}>", "exec"), namespace)  # the instructor's own code
         if set(found) != {grade_id}:
             raise ValueError(f"the hidden cell {grade_id} must call checks.hidden_test({grade_id!r}, observe) "

@@ -36,9 +36,8 @@ import torch
 from course_utils import checks
 
 from . import answers, judging
-from .config import ROOT, SOURCE
+from .config import ALTERNATIVES, ROOT, SOURCE
 
-ALTERNATIVES = "alternatives.py"
 SECONDS_PER_MUTANT = 30  # a mutant that runs longer is killed: the grader's cell timeout would fail it too
 
 # ------------------------------------------------------------------ the mutants
@@ -393,6 +392,50 @@ def _python(code: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines())
 
 
+def exercise_cells(source_nb) -> dict[str, list[str]]:
+    """Each solution code cell's grade id -> the grade ids of the test cells after it (up to the next one)."""
+    found: dict[str, list[str]] = {}
+    current = None
+    for cell in source_nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type != "code":
+            continue
+        if meta.get("solution"):
+            current = meta["grade_id"]
+            found[current] = []
+        elif meta.get("grade"):
+            if current is None:
+                raise ValueError(f"the test cell {meta['grade_id']} comes before any exercise")
+            found[current].append(meta["grade_id"])
+    return found
+
+
+def context_cells(source_nb) -> list[int]:
+    """The indices of the cells a notebook's checks need besides the exercises: the setup cell, the imports
+    cell after it, and each later cell that defines a name a test cell reads (and nothing before defined).
+    A student may delete every other cell; what is left grades in seconds."""
+    def graded_or_solution(cell):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        return meta.get("grade") or meta.get("solution")
+
+    code = [i for i, c in enumerate(source_nb.cells) if c.cell_type == "code" and not graded_or_solution(c)]
+    wanted, given = set(), set()
+    for cell in source_nb.cells:
+        if cell.cell_type == "code" and graded_or_solution(cell):
+            source = _HIDDEN_MARKERS.sub("", cell.source)
+            (wanted.update if cell.metadata["nbgrader"].get("grade") else given.update)(
+                _free_names(source) if cell.metadata["nbgrader"].get("grade") else _top_level_names(source))
+    chosen, defined = code[:2], set()
+    for index in chosen:
+        defined |= _top_level_names(source_nb.cells[index].source)
+    for index in code[2:]:
+        names = _top_level_names(source_nb.cells[index].source)
+        if names & (wanted - given - defined):
+            chosen.append(index)
+            defined |= names
+    return chosen
+
+
 _HIDDEN_MARKERS = re.compile(r"^[ \t]*### (BEGIN|END) HIDDEN TESTS[ \t]*$", re.M)
 
 
@@ -411,45 +454,26 @@ class Checker:
         self.alternatives = self._alternatives(alternatives) if alternatives.exists() else []
 
     def _exercises(self) -> dict[str, Exercise]:
-        """Each solution cell's exercise, with the test cells that follow it (up to the next solution cell)."""
         found = {g: Exercise(g, s) for g, s in self.sections.items()}
-        exercise = None
-        for cell in self.source_nb.cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {})
-            if cell.cell_type != "code":
-                continue
-            if meta.get("solution"):
-                exercise = found[meta["grade_id"]]
-            elif meta.get("grade"):
-                grade_id = meta["grade_id"]
-                if exercise is None:
-                    raise ValueError(f"{self.assignment}: the test cell {grade_id} comes before any exercise")
-                if grade_id in self.judge.cells:
-                    exercise.hidden.append((grade_id, self.judge.cells[grade_id]))
+        cells = {c.metadata["nbgrader"]["grade_id"]: c for c in self.source_nb.cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")}
+        for grade_id, tests in exercise_cells(self.source_nb).items():
+            for test in tests:
+                if test in self.judge.cells:
+                    found[grade_id].hidden.append((test, self.judge.cells[test]))
                 else:
-                    exercise.visible.append((grade_id, _python(_HIDDEN_MARKERS.sub("", cell.source))))
+                    found[grade_id].visible.append((test, _python(_HIDDEN_MARKERS.sub("", cells[test].source))))
         return found
 
     def _context(self) -> dict:
-        """The notebook's namespace as its checks see it: the setup and imports cells, the cells that define
-        what a check reads, and the reference answers (a FAST run; its output is discarded)."""
-        cells = [c for c in self.source_nb.cells if c.cell_type == "code"
-                 and not c.metadata.get("nbgrader", {}).get("solution") and not c.metadata.get("nbgrader", {}).get("grade")]
+        """The notebook's namespace as its checks see it: the cells ``context_cells`` picks and the reference
+        answers (a FAST run; its output is discarded)."""
         namespace: dict = {"__name__": "__main__"}
-        reference = judging.reference_namespace(self.assignment)
-        wanted = set()
-        for exercise in self.exercises.values():
-            for _, code in exercise.visible + exercise.hidden:
-                wanted |= _free_names(code)
-        chosen = cells[:2]  # the setup cell and the imports
-        for cell in cells[2:]:
-            defined = _top_level_names(cell.source)
-            if defined & (wanted - set(reference)) - set().union(*(_top_level_names(c.source) for c in chosen)):
-                chosen.append(cell)
         with _quiet(), _fast():
-            for cell in chosen:
-                exec(compile(_python(cell.source), f"<{self.assignment} context>", "exec"), namespace)
-        namespace.update(reference)
+            for index in context_cells(self.source_nb):
+                code = _python(self.source_nb.cells[index].source)
+                exec(compile(code, f"<{self.assignment} context>", "exec"), namespace)
+        namespace.update(judging.reference_namespace(self.assignment))
         return namespace
 
     def _alternatives(self, path: Path) -> list[tuple[str, str, str]]:
@@ -500,13 +524,7 @@ class Checker:
 
     def _hidden(self, check_id: str, code: str, namespace: dict) -> judging.Verdict:
         found = {}
-
-        class Collect:  # stands in for checks in the hidden cell: keeps its observe
-            @staticmethod
-            def hidden_test(name, observe):
-                found[name] = observe
-
-        cell_namespace = {**namespace, "checks": Collect}
+        cell_namespace = {**namespace, "checks": judging.Collecting(found)}
         exec(compile(code, f"<{check_id}>", "exec"), cell_namespace)
         try:
             mine = checks.observe_seeded(found[check_id])

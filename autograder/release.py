@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 
 from . import answers
-from .config import RELEASE, SETUP_TAG, SOURCE, nbgrader_config, setup_cell_source, use_own_scripts
+from .config import RELEASE, SETUP_TAG, SOURCE, STUB, nbgrader_config, setup_cell_source, use_own_scripts
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 _REGION = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)\n(.*?)### END \1", re.S)
@@ -99,7 +99,31 @@ def generate(root: Path, assignment: str, course_root: Path | None = None) -> Pa
             raise ReleaseError(f"nbgrader could not release {assignment}:\n{log.getvalue()[-3000:]}") from err
         finally:
             converter.log.removeHandler(handler)
+    keep_templates(course_root / RELEASE / assignment / f"{assignment}.ipynb")
     return course_root / RELEASE / assignment
+
+
+_TEMPLATE_LINE = re.compile(r"^[A-Za-z_]\w* = None[ \t]+#.*$")
+TEMPLATE_NOTE = "# Replace each None above with your answer."
+
+
+def keep_templates(release_nb: Path) -> bool:
+    """In the release, an answer cell that is a template (``answer_x = None  # "a", "b", "c" or "d"``) before
+    its solution region keeps the template without nbgrader's stub, so the student fills it in instead of
+    retyping the names. True if a cell changed."""
+    nb = nbformat.read(release_nb, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue
+        head, stub, tail = cell.source.partition(STUB)
+        lines = head.rstrip("\n").splitlines()
+        if stub and not tail.strip() and lines and all(_TEMPLATE_LINE.match(line) for line in lines):
+            cell.source = head + TEMPLATE_NOTE
+            changed = True
+    if changed:
+        nbformat.write(nb, release_nb)
+    return changed
 
 
 def leaks(source_nb: Path, release_nb: Path) -> list[str]:

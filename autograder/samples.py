@@ -7,6 +7,8 @@
   Of the exercises that have such lines, the first, third, fifth, ... get them, so the
   sample stays partly right however many exercises have one. Without such lines, the
   last exercise keeps its stub instead.
+- ``one_wrong``: solved with exactly one sample wrong answer, one submission per such line;
+- ``lean``: a submission with only the cells the checks need (a student may delete the others).
 """
 from __future__ import annotations
 
@@ -47,6 +49,34 @@ def solved(source_path: Path, release_path: Path, keep_stub: set[str] = frozense
         if grade_id in answers and grade_id not in keep_stub:
             cell.source = answers[grade_id].strip("\n")
     return nb
+
+
+def one_wrong(source_path: Path, release_path: Path) -> list[tuple[str, int, nbformat.NotebookNode]]:
+    """(grade id, line, submission) for each ``# sample wrong answer:`` line of the source: solved, with that
+    one line (and no other) wrong."""
+    from .answers import wrong_variants
+
+    source = nbformat.read(source_path, as_version=4)
+    out = []
+    for cell in source.cells:
+        if not cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            continue
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        for line, text in wrong_variants(cell.source):
+            nb = solved(source_path, release_path)
+            for other in nb.cells:
+                if other.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+                    other.source = _answer(text, wrong=False).strip("\n")
+            out.append((grade_id, line, nb))
+    return out
+
+
+def lean(nb: nbformat.NotebookNode, keep: list[int]) -> nbformat.NotebookNode:
+    """``nb`` with only its nbgrader cells and the cells at the indices ``keep`` (see
+    ``autograder.mutation.context_cells``), as a student who deleted the demos would submit it."""
+    lean_nb = nbformat.from_dict(nb)
+    lean_nb.cells = [c for i, c in enumerate(nb.cells) if i in keep or "nbgrader" in c.get("metadata", {})]
+    return lean_nb
 
 
 def automatic_points(source_path: Path) -> float:

@@ -333,7 +333,7 @@ def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[st
     """The points of every autograded cell, decided here; the outputs of hidden test cells replaced.
 
     A hidden test earns its points when its cell ran to the end and its judge passed the observations it
-    handed over; a visible check, when its cell ran without an error to its closing ✔ line (``checked``: the
+    handed over (or the judge's share of them, ``Verdict.fraction``, for partial credit); a visible check, when its cell ran without an error to its closing ✔ line (``checked``: the
     grade ids of the cells that printed one, as the executor saw them). Written answers are left to a person.
     """
     decided = {name: list(entry) for name, entry in scores.items()}
@@ -345,14 +345,14 @@ def decide(nb: nbformat.NotebookNode, scores: dict[str, list], verdicts: dict[st
         ran = not any(o.get("output_type") == "error" for o in cell.get("outputs", []))
         if grade_id in verdicts:
             verdict = verdicts[grade_id]
-            passed = ran and verdict.passed
-            message = verdict.message if ran or not verdict.passed else "✘ hidden tests: the cell did not run to the end"
+            earned = verdict.earned if ran else 0.0
+            message = verdict.message if ran or not verdict.earned else "✘ hidden tests: the cell did not run to the end"
             if not ran and any(o.get("ename") == "NotRun" for o in cell.get("outputs", [])):
                 message = "✘ hidden tests: the cell did not run (see the cells above)"
             cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=message + "\n")]
         else:  # ran to its last line, checks.ok(...): an exception swallowed half-way prints no ✔
-            passed = ran and grade_id in checked
-        decided[grade_id][0] = float(meta.get("points", 0)) if passed else 0.0
+            earned = 1.0 if ran and grade_id in checked else 0.0
+        decided[grade_id][0] = round(float(meta.get("points", 0)) * earned, 2)
     return decided
 
 

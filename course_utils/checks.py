@@ -51,7 +51,8 @@ class CheckFailed(AssertionError):
 _NUMBER_TYPES = (bool, int, float, np.bool_, np.integer, np.floating)
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """``x`` is a real Python or NumPy number (bool, int, float, np.int64, np.float32, ...)."""
     # Exact types only: a subclass of float could override __eq__ or __sub__.
     return type(x) in (bool, int, float) or (isinstance(x, np.generic) and type(x).__module__ == "numpy"
                                                and isinstance(x, _NUMBER_TYPES))
@@ -63,7 +64,7 @@ def as_real(value: Any, name: str = "the result") -> torch.Tensor:
         return value.detach().cpu()
     if type(value) is np.ndarray and value.dtype.kind in "biuf":
         return torch.from_numpy(value.copy())
-    if _is_number(value):
+    if is_number(value):
         return torch.tensor(value)
     if value is None:
         raise CheckFailed(f"{name} is None: did the function forget to `return` its result?", name)
@@ -172,6 +173,15 @@ def check_tensor(value: Any, name: str) -> torch.Tensor:
         raise CheckFailed(f"{name} should be a torch.Tensor, but it is {_describe(value)}.",
                           f"{name} should be a torch.Tensor")
     return value
+
+
+class Partial:
+    """What a judge returns for partial credit: ``right`` of ``total`` answers right (``detail``: which)."""
+
+    def __init__(self, right: int, total: int, detail: str = "") -> None:
+        if not (isinstance(right, int) and isinstance(total, int) and 0 <= right <= total and total > 0):
+            raise ValueError(f"Partial({right!r}, {total!r}): need 0 <= right <= total, total > 0")
+        self.right, self.total, self.detail = right, total, detail
 
 
 def check_true(condition: Any, message: str) -> None:
@@ -298,7 +308,7 @@ def plain_observations(found: Any) -> dict:
             return value.detach().cpu().clone().contiguous().as_subclass(torch.Tensor)
         if type(value) in (bool, int, float, str, type(None)):
             return value
-        if _is_number(value):
+        if is_number(value):
             return value.item()
         if type(value) in (list, tuple):
             return [plain(v, f"{where}[{i}]") for i, v in enumerate(value)]

@@ -77,6 +77,11 @@ class _Watch(TorchFunctionMode):
                               "the generator's device and move the result, e.g. `torch.randn(shape, generator=g, "
                               "device=g.device).to(x.device)`")
         operands = _tensors(list(args)) + _tensors(list(kwargs.values()))
+        leaving = name in ("cpu", "numpy") or (name == "to" and any(
+            isinstance(a, (str, torch.device)) and torch.device(a).type == "cpu" for a in [*args[1:], asked] if a))
+        if leaving and operands and operands[0].device.type == self.device.type:
+            raise WrongDevice(f"{_caller()} moves a tensor from {self.device} to the CPU: keep the computation "
+                              "on the inputs' device")
         on_device = [t for t in operands if t.device.type == self.device.type]
         if on_device and name not in ("__getitem__", "__setitem__", "to", "cpu", "cuda", "__get__"):
             for t in operands:

@@ -451,3 +451,104 @@ def test_ok_prints_a_tick(capsys):
     checks.ok("shapes match")
     out = capsys.readouterr().out
     assert re.fullmatch(r"\S shapes match\n", out)
+
+
+# ---------------------------------------------------------------- the device contract (meta on this machine)
+
+def _nt_xent_with_a_cpu_mask(z1, z2, temperature):
+    n = z1.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    logits = (z @ z.T / temperature).masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    return torch.nn.functional.cross_entropy(logits, (torch.arange(2 * n, device=z.device) + n) % (2 * n))
+
+
+def _nt_xent_on_the_inputs_device(z1, z2, temperature):
+    n = z1.shape[0]
+    z = torch.nn.functional.normalize(torch.cat([z1, z2]), dim=1)
+    mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    logits = (z @ z.T / temperature).masked_fill(mask, float("-inf"))
+    return torch.nn.functional.cross_entropy(logits, (torch.arange(2 * n, device=z.device) + n) % (2 * n))
+
+
+def test_the_device_report_names_the_line_that_made_a_tensor_on_the_cpu():
+    z = torch.randn(4, 3), torch.randn(4, 3)
+    assert checks.device_report(_nt_xent_on_the_inputs_device, *z, 0.5) == ""
+    report = checks.device_report(_nt_xent_with_a_cpu_mask, *z, 0.5)
+    assert "torch.eye(2 * n, dtype=torch.bool)" in report and "line 4 of _nt_xent_with_a_cpu_mask" in report
+    with pytest.raises(CheckFailed, match="torch.eye"):
+        checks.check_device(_nt_xent_with_a_cpu_mask, *z, 0.5)
+    checks.check_device(_nt_xent_on_the_inputs_device, *z, 0.5)
+
+
+def test_check_function_runs_a_second_time_on_another_device():
+    make = lambda g: (torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g), 0.5)  # noqa: E731
+    check_function(_nt_xent_on_the_inputs_device, _nt_xent_on_the_inputs_device, make)
+    with pytest.raises(CheckFailed, match="made a tensor on the CPU"):  # right values on the CPU, wrong device
+        check_function(_nt_xent_with_a_cpu_mask, _nt_xent_on_the_inputs_device, make)
+
+
+@pytest.mark.parametrize("fn, says", [
+    (lambda x: x.cpu() * 2, "to the CPU"),
+    (lambda x: x.to("cpu"), "to the CPU"),
+    (lambda x: x + torch.ones(3), "made a tensor on the CPU"),
+    (lambda x: x * torch.rand(3, generator=torch.Generator().manual_seed(0), device=x.device),
+     "asks a generator on cpu to draw on"),
+])
+def test_the_device_report_catches_each_way_of_leaving_the_inputs_device(fn, says):
+    assert says in checks.device_report(fn, torch.randn(3))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: x * torch.tensor(2.0),  # a CPU scalar may meet any device, as on CUDA
+    lambda x: x * torch.rand(3, generator=torch.Generator().manual_seed(0)).to(x.device),  # drawn, then moved
+    lambda x: x.new_tensor(1.0) + x,
+    lambda x: float(x.sum()),  # reads a value back: on meta it cannot go on, and that is not its fault
+    lambda x: x[torch.tensor([0, 2])],  # indexing with CPU indices is allowed on CUDA too
+])
+def test_the_device_report_accepts_what_runs_on_cuda(fn):
+    assert checks.device_report(fn, torch.randn(3)) == ""
+
+
+def test_the_device_report_moves_modules_and_leaves_the_caller_s_alone():
+    model = torch.nn.Linear(3, 2)
+    assert checks.device_report(lambda m, x: m(x), model, torch.randn(4, 3)) == ""
+    assert model.weight.device.type == "cpu"
+
+
+def test_probe_and_check_probe_see_results_inputs_gradients_and_devices():
+    def right(x, w):
+        return (x * w).sum(dim=1)
+
+    def detached(x, w):
+        return (x * w).sum(dim=1).detach()
+
+    def in_place(x, w):
+        return x.mul_(w).sum(dim=1)
+
+    def cpu_weights(x, w):
+        return (x * w * torch.ones(3)).sum(dim=1)
+
+    x, w = torch.randn(2, 3), torch.randn(3)
+    ref = checks.plain_observations(checks.probe("y", right, x, w))
+    checks.check_probe(ref, ref, "y", "right")
+    for wrong, says in [(detached, "gradients should flow"), (in_place, "the inputs must not change"),
+                        (cpu_weights, "keep to its inputs' device")]:
+        mine = checks.plain_observations(checks.probe("y", wrong, x, w))
+        with pytest.raises(CheckFailed) as failed:
+            checks.check_probe(mine, ref, "y", wrong.__name__)
+        assert says in str(failed.value.check)
+    assert torch.equal(x, x.clone())  # probe called each on its own copy
+
+
+def test_replaced_binds_names_for_a_block_and_restores_them():
+    namespace = {"kl": "the student's", "other": 1}
+    with checks.replaced(namespace, kl="a correct stand-in", new="added"):
+        assert namespace["kl"] == "a correct stand-in" and namespace["new"] == "added"
+    assert namespace == {"kl": "the student's", "other": 1}
+
+
+@pytest.mark.parametrize("value, number", [(1, True), (2.5, True), (np.float64(0.5), True), (np.int64(3), True),
+                                           (np.float32(1.25), True), ("1.2", False), (None, False),
+                                           (torch.tensor(1.0), False)])
+def test_is_number_counts_python_and_numpy_numbers(value, number):
+    assert checks.is_number(value) is number

@@ -31,8 +31,7 @@ def observations(fn) -> dict:
     """What the hidden cell of 00 observes with ``fn`` as the student's cosine_similarity_matrix."""
     code = judging.hidden_cells(nbformat.read(SOURCE, as_version=4))[HIDDEN]
     found = {}
-    namespace = {"torch": torch, "cosine_similarity_matrix": fn,
-                 "checks": type("C", (), {"hidden_test": staticmethod(lambda g, o: found.setdefault(g, o))})}
+    namespace = {"torch": torch, "cosine_similarity_matrix": fn, "checks": judging.Collecting(found)}
     exec(code, namespace)
     return checks.observe_seeded(found[HIDDEN])
 
@@ -150,3 +149,20 @@ def test_stubbing_keeps_signatures_and_turns_module_level_answers_into_a_comment
     assert answers.clean(text).count("SOLUTION") == 0 and "sample wrong" not in answers.clean(text)
     assert answers.sections(text) == {"f": text.split("# %% f\n")[1].split("\n\n# %% q")[0],
                                       "q": '### BEGIN SOLUTION\nanswer_q = "b"\n### END SOLUTION'}
+
+
+def test_a_judge_may_give_partial_credit_and_the_worker_scores_that_share_of_the_points():
+    def some_right(mine, ref):
+        return checks.Partial(5, 7, "not right: answer_a, answer_b")
+
+    verdict = judging.judge({"block": some_right}, "block", {}, {})
+    assert (verdict.passed, verdict.fraction, verdict.message) == (False, 5 / 7, "✘ hidden tests: 5 of 7 answers right")
+    assert verdict.detail == "not right: answer_a, answer_b"  # the instructor's side only
+    assert judging.judge({"block": lambda m, r: checks.Partial(7, 7)}, "block", {}, {}).passed
+    nb = nbformat.read(SOURCE, as_version=4)
+    scores = {"check_cosine_visible": [1.0, 1.0, False], HIDDEN: [2.0, 2.0, False],
+              "question_cosine_length": [0.0, 1.0, True]}
+    decided = decide(nb, scores, {HIDDEN: verdict}, {"check_cosine_visible"})
+    assert decided[HIDDEN][0] == round(2 * 5 / 7, 2)
+    with pytest.raises(ValueError):
+        checks.Partial(8, 7)

@@ -20,7 +20,12 @@ def embed_texts(model, tokenizer, texts: list[str], batch_size: int = 500) -> to
 
 # %% clip_loss
 def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale) -> torch.Tensor:
-    """CLIP's symmetric loss for (N, D) unit-length image and text features (row i of both from pair i): a scalar."""
+    """CLIP's symmetric loss: the mean of the images-to-captions and the captions-to-images cross-entropies.
+
+    Args: image_features (N, D) and text_features (N, D), unit rows, row i of both from pair i; logit_scale s,
+    a Python number or a scalar tensor (a parameter: the loss must be differentiable with respect to it).
+    Returns a scalar (0-d) tensor on the features' device; new tensors (the targets) are made there too.
+    """
     ### BEGIN SOLUTION
     logits = logit_scale * image_features @ text_features.T  # (N, N): image i against every caption
     targets = torch.arange(len(logits), device=logits.device)  # (N,): pair i is on the diagonal
@@ -31,7 +36,11 @@ def clip_loss(image_features: torch.Tensor, text_features: torch.Tensor, logit_s
 
 # %% zero_shot_classifier
 def zero_shot_classifier(model, tokenizer, class_names: list[str], templates: list[str]) -> torch.Tensor:
-    """(C, D) unit rows: for each class, the normalised mean of its prompts' unit text embeddings."""
+    """A prompt ensemble: row c is the normalised mean of the unit text embeddings of class_names[c] written into
+    each of the K templates (``template.format(label=name)``), embedded with ``embed_texts(model, tokenizer, ...)``.
+
+    Returns (C, D) unit rows, on the model's device and in its dtype (as ``embed_texts`` gives them).
+    """
     ### BEGIN SOLUTION
     prompts = [template.format(label=name) for name in class_names for template in templates]  # C * K texts
     embeddings = embed_texts(model, tokenizer, prompts)  # (C * K, D), unit rows, class by class
@@ -43,14 +52,17 @@ def zero_shot_classifier(model, tokenizer, class_names: list[str], templates: li
 
 # %% zero_shot_predict
 def zero_shot_predict(image_features: torch.Tensor, classifier: torch.Tensor) -> torch.Tensor:
-    """(N,) int64: for each of the (N, D) image features, the index of the most similar of the (C, D) classes."""
+    """The zero-shot prediction: for each of the (N, D) image features, the index of the class (a row of the
+    (C, D) classifier) with the highest similarity I^T W_c. Returns (N,) int64, on the features' device."""
     ### BEGIN SOLUTION
     return (image_features @ classifier.T).argmax(dim=1)  # (N, C) -> (N,)
     ### END SOLUTION
 
 
 def top_k_accuracy(scores: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
-    """The fraction of the N rows of scores (N, C) whose label (N,) is among their k highest scores."""
+    """The fraction of the N rows of scores (N, C) whose label (labels (N,), int64) is among their k highest
+    scores, as a Python float. The labels may be on another device than the scores (the notebook's labels stay
+    on the CPU while its scores are on the model's device): move them to the scores' device."""
     ### BEGIN SOLUTION
     top = scores.topk(k, dim=1).indices  # (N, k)
     return float((top == labels.to(scores.device)[:, None]).any(dim=1).float().mean())

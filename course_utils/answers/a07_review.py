@@ -2,7 +2,8 @@
 one step of SGD with momentum and of Adam; and the answers to the review questions (blocks A, B and C).
 
 Each section below is the solution cell of the same grade id in solutions/07_review/07_review.ipynb. The
-review answers are module-level names set inside a solution region: the students' copy has none of them.
+review answers are module-level names set inside a solution region, after a template that sets each to None
+(the students' notebook keeps the template): the students' copy has only the template.
 """
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ def adam_step(param: torch.Tensor, grad: torch.Tensor, m: torch.Tensor, v: torch
 
 
 # %% answers_fundamentals
+answer_task_type = None        # 1. "a", "b", "c" or "d"
+answer_conv_params = None      # 2. a whole number
+answer_overfitting = None      # 3. "a", "b", "c" or "d"
+answer_dropout_scale = None    # 4. a number (3 decimal places or better)
+answer_batchnorm_eval = None   # 5. "a", "b", "c" or "d"
+answer_receptive_field = None  # 6. a whole number
+answer_initial_loss = None     # 7. a number (3 decimal places or better)
 ### BEGIN SOLUTION
 answer_task_type = "b"
 answer_conv_params = 3 * 16 * 5 * 5 + 16  # 1216
@@ -84,11 +92,17 @@ answer_overfitting = "d"
 answer_dropout_scale = 1 / (1 - 0.2)  # 1.25
 answer_batchnorm_eval = "c"
 answer_receptive_field = 7  # 3, then 5, then 7
-answer_initial_loss = math.log(5)  # -log(1/5) = 1.61
+answer_initial_loss = math.log(5)  # -log(1/5) = 1.609
 ### END SOLUTION
 
 
 # %% answers_generative
+answer_generative = None             # 1. "a", "b", "c" or "d"
+answer_linear_autoencoder = None     # 2. "a", "b", "c" or "d"
+answer_vae_kl = None                 # 3. a number (3 decimal places or better)
+answer_reparameterisation = None     # 4. "a", "b", "c" or "d"
+answer_optimal_discriminator = None  # 5. a number (3 decimal places or better)
+answer_mode_collapse = None          # 6. "a", "b", "c" or "d"
 ### BEGIN SOLUTION
 answer_generative = "d"
 answer_linear_autoencoder = "b"
@@ -100,11 +114,19 @@ answer_mode_collapse = "c"
 
 
 # %% answers_contrastive
+answer_pretext = None           # 1. "a", "b", "c" or "d"
+answer_triplet_loss = None      # 2. a number (3 decimal places or better)
+answer_cosine = None            # 3. a number (3 decimal places or better)
+answer_nt_xent_constant = None  # 4. a number (3 decimal places or better)
+answer_projection_head = None   # 5. "a", "b", "c" or "d"
+answer_temperature = None       # 6. "a", "b", "c" or "d"
+answer_clip_zero_shot = None    # 7. "a", "b", "c" or "d"
+answer_typographic = None       # 8. "a", "b", "c" or "d"
 ### BEGIN SOLUTION
 answer_pretext = "c"
 answer_triplet_loss = max(0.0, 0.3 - 0.5 + 0.5)  # 0.3
 answer_cosine = 4 / (3 * math.sqrt(5))  # (2 + 0 + 2) / (3 x sqrt 5) = 0.596
-answer_nt_xent_constant = math.log(2 * 128 - 1)  # every one of the 255 candidates equally likely: log 255 = 5.54
+answer_nt_xent_constant = math.log(2 * 128 - 1)  # every one of the 255 candidates equally likely: log 255 = 5.541
 answer_projection_head = "b"
 # sample wrong answer: answer_projection_head = "a"
 answer_temperature = "a"

@@ -20,5 +20,8 @@ def check_cosine_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(mine["S(5x, 0.1x)"], s, name="S(5x, 0.1x), which should not depend on scale")
     checks.check_true(bool((s.abs() <= 1 + 1e-9).all()), "cosine similarities must lie in [-1, 1]")
     checks.check_close(mine["zero rows"], torch.zeros(2, 4), name="the similarity of zero vectors")
+    checks.check_close(mine["zero rows of b"], torch.zeros(4, 2), name="the similarity to zero vectors (rows of b)")
+    if mine["device"] != "":
+        raise checks.CheckFailed(mine["device"], "cosine_similarity_matrix should keep to its inputs' device")
     checks.check_true(mine["gradient"] is not None, "gradients must flow back to the inputs: no .detach(), no NumPy")
     checks.check_close(mine["gradient"], ref["gradient"], name="the gradient with respect to the inputs")

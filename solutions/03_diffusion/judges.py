@@ -12,6 +12,21 @@ from course_utils import checks
 IN_PLACE = "{} must not change its inputs in place: compute a new tensor instead"
 
 
+def _gradients_to(ref: dict, key: str, keep: tuple[int, ...]) -> dict:
+    """``ref`` with the gradients of probe ``key`` kept only for the tensor arguments at positions ``keep``
+    (among the tensor arguments): ``check_probe`` then requires and compares those alone."""
+    given = ref[f"{key} gradients"]
+    if type(given) is not list:
+        return ref
+    return {**ref, f"{key} gradients": [g if i in keep else None for i, g in enumerate(given)]}
+
+
+def _device(report, name: str, check: str) -> None:
+    """A device report (``checks.device_report``) must be empty."""
+    if report != "":
+        raise checks.CheckFailed(f"{name}: {report}", check)
+
+
 def check_noise_schedule_hidden(mine: dict, ref: dict) -> None:
     for case in range(3):
         checks.check_close(mine[f"linear_betas {case}"], ref[f"linear_betas {case}"],
@@ -29,6 +44,9 @@ def check_noise_schedule_hidden(mine: dict, ref: dict) -> None:
                            name=f"alpha_bar on random input {trial + 1} of 4")
         checks.check_close([mine[f"alpha_bar input {trial}"]], [ref[f"alpha_bar input {trial}"]],
                            rtol=0, atol=0, name=IN_PLACE.format("alpha_bar"))
+    # The result, the input afterwards, the gradients to betas (no .detach()) and the device contract.
+    for case, label in enumerate(["20 random betas", "a single beta", "30 random float64 betas"]):
+        checks.check_probe(mine, ref, f"probe {case}", f"alpha_bar of {label}")
 
 
 def check_q_sample_hidden(mine: dict, ref: dict) -> None:
@@ -48,6 +66,14 @@ def check_q_sample_hidden(mine: dict, ref: dict) -> None:
         checks.check_close(drawn.var(), torch.tensor(1 - ab, dtype=torch.float64), atol=0.02, rtol=0.0,
                            name=f"the variance of x_t over many draws at step {step + 1} of 3 (1 - alpha_bar)")
     checks.check_close(drawn_all, ref["many x_t"], name="q_sample on many draws")
+    # The result, the inputs afterwards, the gradients to x0, noise and alpha_bar, the device contract.
+    for case, label in enumerate(["(4, 2) points", "a batch of one (1, 1, 8, 8) image", "float64 (3, 5) inputs"]):
+        checks.check_probe(mine, ref, f"probe {case}", f"q_sample on {label}")
+        _device(mine[f"schedule on the CPU {case}"], f"q_sample on {label} with alpha_bar on the CPU",
+                "q_sample should move alpha_bar to x0's device (alpha_bar on the CPU, x0 on another device in "
+                "this test)")
+        _device(mine[f"t on the CPU {case}"], f"q_sample on {label} with t on the CPU",
+                "q_sample should work with t on the CPU and x0 on another device")
 
 
 def check_ddpm_loss_hidden(mine: dict, ref: dict) -> None:
@@ -86,28 +112,36 @@ def check_ddpm_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(seen[0], theirs[0], name="x_t with a seeded generator (draw t first, then the noise)")
     checks.check_close(mine["spy loss"], ref["spy loss"],
                        name="ddpm_loss with a seeded generator, a model predicting 0")
+    checks.check_close(mine["float64 loss"], ref["float64 loss"], atol=1e-10,
+                       name="ddpm_loss on float64 data with a model that knows the noise (0, in float64)")
+    checks.check_probe(mine, ref, "probe", "ddpm_loss with a seeded generator on the CPU")
+    _device(mine["device without a generator"], "ddpm_loss without a generator",
+            "ddpm_loss without a generator should keep to x0's device (another device than the CPU's in this test)")
+    checks.check_true(mine["drew on the CPU without a generator"] is False,
+                      "ddpm_loss without a generator should draw t and the noise on x0's device (device=x0.device), "
+                      "not on the CPU")
 
 
 def check_ddpm_step_hidden(mine: dict, ref: dict) -> None:
     names = ["ddpm_step at the last step", "ddpm_step at a middle step on images", "ddpm_step at t = 1",
              "ddpm_step at t = 0 without noise (noise is None)",
              "ddpm_step at t = 0 given noise (no noise should be added at t == 0, even when it is given)",
-             "ddpm_step at t = 0 on images given noise (no noise should be added at t == 0)"]
+             "ddpm_step at t = 0 on images given noise (no noise should be added at t == 0)",
+             "ddpm_step on a batch of one in float64"]
     for case, name in enumerate(names):
-        checks.check_close(mine[f"step {case}"], ref[f"step {case}"], name=name)
-        checks.check_close(mine[f"inputs {case}"], ref[f"inputs {case}"],
-                           rtol=0, atol=0, name=IN_PLACE.format("ddpm_step"))
+        # The gradients to x_t, eps and noise (tensor arguments 1, 2 and 5): a step is differentiable in them.
+        # Not those to betas and alpha_bar: a step may read beta_t from either, for a consistent schedule.
+        checks.check_probe(mine, _gradients_to(ref, f"step {case}", (0, 1, 4)), f"step {case}", name)
     checks.check_close(mine["step 4"], mine["step 3"],
                        name="ddpm_step at t = 0 with and without noise given, which should be the same")
 
 
 def check_ddim_step_hidden(mine: dict, ref: dict) -> None:
     names = ["ddim_step from the last step to a middle one", "ddim_step by one step on images",
-             "ddim_step to t_prev = -1 (the predicted x0)", "ddim_step from the last step to t_prev = 0"]
+             "ddim_step to t_prev = -1 (the predicted x0)", "ddim_step from the last step to t_prev = 0",
+             "ddim_step on a batch of one in float64 to t_prev = -1", "ddim_step on float64 images"]
     for case, name in enumerate(names):
-        checks.check_close(mine[f"step {case}"], ref[f"step {case}"], name=name)
-        checks.check_close(mine[f"inputs {case}"], ref[f"inputs {case}"],
-                           rtol=0, atol=0, name=IN_PLACE.format("ddim_step"))
+        checks.check_probe(mine, ref, f"step {case}", name)  # with the gradients to x_t, eps and alpha_bar
     clean = ref["clean"]
     for number, t in enumerate((0, 50, 99)):
         checks.check_close(mine[f"jump {t} -1"], clean, atol=1e-4,

@@ -55,6 +55,21 @@ def check_coupling_hidden(mine: dict, ref: dict) -> None:
                        name="a 4-layer flow made of your layers: its log-determinant")
     checks.check_close(mine["flow inverse(forward)"], ref["flow points"], atol=1e-4,
                        name="a 4-layer flow made of your layers: inverse(forward(x))")
+    checks.check_probe(mine, ref, "forward probe", "coupling_forward with a module as net", gradients=False)
+    checks.check_probe(mine, ref, "inverse probe", "coupling_inverse with a module as net", gradients=False)
+    for name, what in [("y", "coupling_forward's y"), ("log_det", "coupling_forward's log-determinant"),
+                       ("inverse", "coupling_inverse's result")]:
+        for part in ("x", "the net", "the scale"):
+            key = f"{name}: gradient of {part}"
+            if ref[key] is None:
+                continue
+            checks.check_true(mine[key] is not None, f"gradients of {what} should reach {part}: no .detach(), "
+                              "no torch.no_grad() inside the layer")
+            checks.check_close(mine[key], ref[key], atol=1e-5, name=f"the gradient of {what} with respect to {part}")
+    checks.check_close(mine["float64 forward"], ref["float64 forward"],
+                       name="coupling_forward on float64 inputs with a float64 net (stays float64)")
+    checks.check_close(mine["float64 inverse"], ref["float64 inverse"],
+                       name="coupling_inverse on float64 inputs with a float64 net (stays float64)")
 
 
 def check_nll_hidden(mine: dict, ref: dict) -> None:
@@ -79,6 +94,8 @@ def check_nll_hidden(mine: dict, ref: dict) -> None:
                        name="the gradient of the NLL with respect to z (should be z)")
     checks.check_close(mine["gradient log_det"], -torch.ones(5),
                        name="the gradient of the NLL with respect to log_det (should be -1)")
+    checks.check_probe(mine, ref, "probe", "negative_log_likelihood on a batch of one")
+    checks.check_probe(mine, ref, "probe float64", "negative_log_likelihood on float64 inputs")
 
 
 def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
@@ -100,7 +117,7 @@ def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(times, ref["spy t"], name="the times drawn with a seeded generator (x0 first, then t)")
     checks.check_close(points, ref["spy x_t"], atol=1e-5, name="the points x_t drawn with a seeded generator")
     checks.check_close(mine["spy loss"], ref["spy loss"], name="the loss of a model that answers 0, with data at 2")
-    for trial, shape in enumerate([(16, 2), (5, 1, 8, 8), (1, 3)]):
+    for trial, shape in enumerate(["(16, 2)", "(5, 1, 8, 8)", "(1, 3)", "(12, 2) in float64"]):
         loss = checks.check_tensor(mine[f"loss {trial}"], "flow_matching_loss's result")
         checks.check_true(loss.dim() == 0, "flow_matching_loss should return a scalar (a 0-d tensor)")
         checks.check_close(loss, ref[f"loss {trial}"],
@@ -114,6 +131,9 @@ def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
     unseeded = checks.check_tensor(mine["unseeded loss"], "flow_matching_loss without a generator")
     checks.check_true(unseeded.dim() == 0 and bool(torch.isfinite(unseeded)),
                       "flow_matching_loss without a generator should return a finite scalar")
+    checks.check_probe(mine, ref, "probe", "flow_matching_loss with a seeded CPU generator", atol=1e-5)
+    checks.check_true(mine["unseeded draws"] in ("on the data's device", "not run"),
+                      "without a generator, flow_matching_loss should draw on x1's device (device=x1.device)")
 
 
 def check_euler_sample_hidden(mine: dict, ref: dict) -> None:
@@ -136,6 +156,8 @@ def check_euler_sample_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(mine["decay"], torch.full((1, 1), math.exp(-1)), rtol=1e-3,
                        name="2,000 Euler steps of dx/dt = -x from 1 (should approach e^-1)")
     checks.check_close(mine["decay"], ref["decay"], rtol=1e-5, name="2,000 Euler steps of dx/dt = -x from 1")
+    checks.check_probe(mine, ref, "probe", "euler_sample on a batch of one", gradients=False, atol=1e-5)
+    checks.check_probe(mine, ref, "probe float64", "euler_sample on float64 states", gradients=False, atol=1e-5)
 
 
 def check_guidance_hidden(mine: dict, ref: dict) -> None:
@@ -156,3 +178,4 @@ def check_guidance_hidden(mine: dict, ref: dict) -> None:
                        name="the gradient with respect to eps_cond (should be 1 + scale)")
     checks.check_close(mine["gradient eps_uncond"], torch.full((2, 3), -1.5),
                        name="the gradient with respect to eps_uncond (should be -scale)")
+    checks.check_probe(mine, ref, "probe", "classifier_free_guidance on float64 predictions")

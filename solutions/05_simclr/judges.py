@@ -33,14 +33,25 @@ def check_sobel_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(edges, ref["rectangles"], atol=1e-5, name="sobel on images of rectangles")
     checks.check_close(mine["rectangles, input after the call"], ref["rectangles, input after the call"],
                        name="sobel leaves its input unchanged")
-    checks.check_close(mine["rectangles, float64"], ref["rectangles, float64"], atol=1e-9,
-                       name="sobel on float64 images (keeps their dtype)")
+    checks.check_close(mine["rectangles, float64"], ref["rectangles, float64"], rtol=1e-10, atol=1e-12,
+                       name="sobel on float64 images (keeps their dtype and precision)")
     checks.check_close(mine["rectangles at half brightness"], edges, atol=1e-5,
                        name="sobel does not depend on the images' brightness")
     mixed = mine["mixed batch"]
     checks.check_close(mixed, ref["mixed batch"], atol=1e-5, name="sobel on a batch of bright, dim and flat images")
     checks.check_close(mixed[4:8], mixed[:4], atol=1e-5, name="each image is divided by its own maximum")
     checks.check_close(mixed[8:], torch.zeros(2, 3, 32, 32), name="sobel of a flat image is 0")
+    checks.check_probe(mine, ref, "RGB probe", "sobel on random RGB images", atol=1e-5)
+    checks.check_probe(mine, ref, "grey probe", "sobel on random one-channel images", atol=1e-5)
+    # float64 all the way: a LUMA or a filter made in float32 is off by about 1e-8
+    checks.check_probe(mine, ref, "float64 probe", "sobel on random float64 images", rtol=1e-10, atol=1e-12)
+    checks.check_probe(mine, ref, "one image", "sobel on a batch of one image", atol=1e-5)
+    # maxima just above 1e-6 are divided, those at most 1e-6 give 0: the grey level is the weighted sum and the
+    # magnitude the square root of the sum of squares, as written (a mean in either shrinks the maximum)
+    checks.check_close(mine["faint steps"], ref["faint steps"], atol=1e-5,
+                       name="sobel of RGB images with faint edges (maxima near the flat-image threshold)")
+    checks.check_close(mine["faint grey steps"], ref["faint grey steps"], atol=1e-5,
+                       name="sobel of one-channel images with faint edges (maxima near the flat-image threshold)")
 
 
 def _grey_or_unchanged(out: torch.Tensor, x: torch.Tensor, what: str) -> torch.Tensor:
@@ -69,9 +80,17 @@ def check_colour_drop_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(mine["one image 64 times, input"], same, name="colour_drop leaves its input unchanged (64 images)")
     turned = _grey_or_unchanged(mine["one image 64 times, p=0.5"], same, "colour_drop of one image 64 times")
     checks.check_true(0 < int(turned.sum()) < 64, "each image tosses its own coin")
-    checks.check_close(mine["float64, p=1"], ref["float64, p=1"], atol=1e-12,
-                       name="colour_drop on float64 images (keeps their dtype)")
+    checks.check_close(mine["float64, p=1"], ref["float64, p=1"], rtol=1e-10, atol=1e-12,
+                       name="colour_drop on float64 images (keeps their dtype and precision)")
     checks.check_close(mine["default p"], ref["default p"], atol=1e-6, name="colour_drop with the default p = 1")
+    checks.check_probe(mine, ref, "seeded probe", "colour_drop with p = 0.5 and a seeded CPU generator", atol=1e-6)
+    checks.check_probe(mine, ref, "no generator", "colour_drop without a generator", atol=1e-6)
+    checks.check_probe(mine, ref, "one image", "colour_drop on a batch of one image", atol=1e-6)
+    checks.check_close(mine["float64 probe"], ref["float64 probe"], rtol=1e-10, atol=1e-12,
+                       name="colour_drop on float64 images with a seeded generator (keeps their dtype and precision)")
+    # None: the student's function read a value back on PyTorch's meta device, where this cannot be checked
+    checks.check_true(ref["CPU generator untouched"] is True and mine["CPU generator untouched"] is not False,
+                      "colour_drop without a generator draws on its input's device, not on the CPU")
 
 
 def _algorithm_1(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
@@ -115,3 +134,5 @@ def check_nt_xent_hidden(mine: dict, ref: dict) -> None:
         grad = mine[f"gradient {view}"]
         checks.check_true(grad is not None, "gradients must reach both views: no .detach(), no NumPy")
         checks.check_close(grad, ref[f"gradient {view}"], atol=1e-6, name=f"the gradient of nt_xent for {view}")
+    checks.check_probe(mine, ref, "probe", "nt_xent on random projections", atol=1e-5)
+    checks.check_probe(mine, ref, "float64 probe", "nt_xent on float64 projections", rtol=1e-10, atol=1e-12)

@@ -46,11 +46,11 @@ def check_clip_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_close(mine["shuffled"], ref["shuffled"], atol=1e-5, name="clip_loss on shuffled captions")
     checks.check_true(float(mine["aligned"]) < float(mine["shuffled"]),
                       "matching captions must cost less than shuffled ones")
-    gradients = ("gradient image", "gradient text", "gradient scale")
-    checks.check_true(all(mine[g] is not None for g in gradients),
-                      "gradients must reach both encoders' features and the logit scale")
-    for g, what in zip(gradients, ("the image features", "the text features", "the logit scale")):
-        checks.check_close(mine[g], ref[g], atol=1e-6, name=f"the gradient for {what}")
+    # probe's tensor arguments 1, 2, 3: the image features, the text features, the logit scale
+    checks.check_probe(mine, ref, "watched", "clip_loss on 16 pairs, its gradients to the image features, the "
+                       "text features and the logit scale (arguments 1 to 3), and on another device", atol=1e-6)
+    checks.check_probe(mine, ref, "one pair", "clip_loss on a batch of one pair", atol=1e-6)
+    checks.check_probe(mine, ref, "float64", "clip_loss on float64 features with a float64 scale", atol=1e-10)
 
 
 def check_zero_shot_classifier_hidden(mine: dict, ref: dict) -> None:
@@ -67,6 +67,11 @@ def check_zero_shot_classifier_hidden(mine: dict, ref: dict) -> None:
                                     f"hidden case {case + 1} (template {j + 1})")
         checks.check_close(mine[f"{key} reversed"], classifier, atol=1e-5,
                            name=f"zero_shot_classifier with the templates in another order, hidden case {case + 1}")
+    checks.check_close(mine["one class"], ref["one class"], atol=1e-5, name="zero_shot_classifier with one class")
+    checks.check_close(mine["float64"], ref["float64"], atol=1e-10,
+                       name="zero_shot_classifier of a float64 model (the classifier in the model's dtype)")
+    checks.check_probe(mine, ref, "watched", "zero_shot_classifier of a model on another device", gradients=False,
+                       atol=1e-5)
 
 
 def check_zero_shot_predict_hidden(mine: dict, ref: dict) -> None:
@@ -91,3 +96,17 @@ def check_zero_shot_predict_hidden(mine: dict, ref: dict) -> None:
         checks.check_close(mine[f"top {c} of case {case}"], 1.0, name="top-C accuracy (every class is in the top C)")
         checks.check_close(mine[f"default k of case {case}"], mine[f"top 1 of case {case}"],
                            name="top_k_accuracy with k left out (k = 1 by default)")
+    checks.check_probe(mine, ref, "predict float64", "zero_shot_predict on float64 features", gradients=False)
+    checks.check_probe(mine, ref, "predict one", "zero_shot_predict on a batch of one image", gradients=False)
+    scores, labels = ref["scores float64"], ref["labels float64"]
+    for key, rows, k, name in (("top 2 float64", 12, 2, "top_k_accuracy on float64 scores, k = 2"),
+                               ("top 1 of one", 1, 1, "top_k_accuracy on a batch of one, k = 1"),
+                               ("top 2 of one", 1, 2, "top_k_accuracy on a batch of one, k = 2")):
+        checks.check_true(type(mine[key]) is float, "top_k_accuracy should return a Python float")
+        rank = (scores[:rows] > scores[:rows].gather(1, labels[:rows, None])).sum(dim=1)
+        checks.check_close(mine[key], float((rank < k).double().mean()), atol=1e-6, name=name)
+    for key, name in (("top_k device", "top_k_accuracy should keep to its inputs' device (another device than "
+                                       "the CPU's in this test)"),
+                      ("top_k device, CPU labels", "top_k_accuracy with the scores on another device and the labels "
+                                                   "on the CPU (move the labels to the scores' device)")):
+        checks.check_true(type(mine[key]) is str and mine[key] == "", name)
