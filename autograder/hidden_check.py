@@ -10,7 +10,6 @@ the hidden test of its own exercise (and a visible check, or the later exercises
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -24,21 +23,16 @@ from .execute import errors, execute
 from .judging import Judge
 from .release import resolve
 
-_WRONG = re.compile(r"^([ \t]*)# sample wrong answer: (.*)$")
 
 
 def variants(source: nbformat.NotebookNode) -> list[tuple[str, nbformat.NotebookNode]]:
-    """("solution", the source), then ("GRADE_ID line N", the source with that one wrong line) for each."""
+    """("solution", the source), then ("GRADE_ID (wrong line N)", the source with that one wrong line) for each."""
     out = [("solution", source)]
     for index, cell in enumerate(source.cells):
-        lines = cell.source.splitlines()
-        for n, line in enumerate(lines):
-            match = _WRONG.match(line)
-            if match and n:
-                changed = nbformat.reads(nbformat.writes(source), as_version=4)
-                new = lines[:n - 1] + [match.group(1) + match.group(2)] + lines[n + 1:]
-                changed.cells[index].source = "\n".join(new)
-                out.append((f"{cell.metadata['nbgrader']['grade_id']} (wrong line {n + 1})", changed))
+        for line, text in answers.wrong_variants(cell.source):
+            changed = nbformat.reads(nbformat.writes(source), as_version=4)
+            changed.cells[index].source = text
+            out.append((f"{cell.metadata['nbgrader']['grade_id']} (wrong line {line})", changed))
     return out
 
 

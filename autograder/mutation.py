@@ -24,10 +24,9 @@ import random
 import re
 import signal
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import nbformat
 import numpy as np
@@ -583,17 +582,3 @@ def _fast():
 
 def assignments(root: Path = ROOT) -> list[str]:
     return sorted(p.name for p in (root / SOURCE).iterdir() if (p / f"{p.name}.ipynb").exists())
-
-
-def score(checker: Checker, on_mutant: Callable[[Mutant, Outcome], None] | None = None
-          ) -> dict[str, list[tuple[Mutant, Outcome]]]:
-    """grade id -> (mutant, outcome) for every mutant of every exercise of ``checker``'s assignment."""
-    results = {}
-    for grade_id, exercise in checker.exercises.items():
-        results[grade_id] = []
-        for mutant in mutants(grade_id, exercise.section):
-            outcome = checker.run(grade_id, mutant.source)
-            results[grade_id].append((mutant, outcome))
-            if on_mutant:
-                on_mutant(mutant, outcome)
-    return results

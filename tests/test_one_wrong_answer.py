@@ -3,15 +3,16 @@ submission, graded by ``course grade`` (the real grader: a sandboxed kernel, jud
 
 For each assignment, one lean solved submission (the exercises, their tests and the cells the tests need:
 ``autograder.mutation.context_cells``) and, for each ``# sample wrong answer:`` line in its source, the same
-submission with only that line wrong. All are graded at once per assignment; the tests read the points of
-every graded cell from the gradebook. A wrong answer must lose points in its own exercise's hidden test,
+submission with only that line wrong; and, for 01-07, the whole solved sample, so the guarded kernel runs
+every cell of the notebook (no library it uses may look like tampering; 00 is graded end to end by
+test_cli and test_grading). All are graded at once per assignment, two at a time; the tests read the points
+of every graded cell from the gradebook. A wrong answer must lose points in its own exercise's hidden test,
 and every cell of every other exercise must score what it scores in the solved submission.
 """
 from __future__ import annotations
 
 import fcntl
 import json
-import os
 from pathlib import Path
 
 import nbformat
@@ -52,6 +53,8 @@ def _grade_all(out: Path) -> dict:
         release = ROOT / "notebooks" / assignment / f"{assignment}.ipynb"
         keep = context_cells(nbformat.read(source, as_version=4))
         subs = {"solved": samples.lean(samples.solved(source, release), keep)}
+        if assignment != "00_welcome":
+            subs["sample-solved"] = samples.solved(source, release)
         for grade_id, line, nb in samples.one_wrong(source, release):
             subs[_student(grade_id, line)] = samples.lean(nb, keep)
         folder = out / assignment / "submitted"
@@ -66,7 +69,8 @@ def _grade_all(out: Path) -> dict:
             for student in subs:
                 notebook = gb.find_submission_notebook(assignment, assignment, student)
                 cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
-        results[assignment] = {"cells": cells, "status": {o.student: o.status for o in outcomes}}
+        results[assignment] = {"cells": cells, "status": {o.student: o.status for o in outcomes},
+                               "outcomes": {o.student: [o.status, o.flags, o.score] for o in outcomes}}
     return results
 
 
@@ -94,6 +98,13 @@ def test_the_lean_solved_submission_gets_every_automatic_point(graded, assignmen
     tests = [t for ts in _automatic(assignment).values() for t in ts]
     missing = {t: result["cells"]["solved"][t] for t in tests if result["cells"]["solved"][t][0] != result["cells"]["solved"][t][1]}
     assert not missing, f"{assignment}: the solved submission lost points in {missing}"
+
+
+@pytest.mark.parametrize("assignment", [a for a in ASSIGNMENTS if a != "00_welcome"])
+def test_the_whole_solved_sample_gets_every_automatic_point_and_no_flag(graded, assignment):
+    status, flags, score = graded[assignment]["outcomes"]["sample-solved"]
+    assert (status, flags) == ("graded", [])
+    assert score == samples.automatic_points(ROOT / "solutions" / assignment / f"{assignment}.ipynb") > 0
 
 
 @pytest.mark.parametrize("assignment, grade_id, line", CASES, ids=[f"{a[:2]}-{g}-line{n}" for a, g, n in CASES])
