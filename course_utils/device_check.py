@@ -83,6 +83,12 @@ class _Watch(TorchFunctionMode):
             raise WrongDevice(f"{_caller()} moves a tensor from {self.device} to the CPU: keep the computation "
                               "on the inputs' device")
         on_device = [t for t in operands if t.device.type == self.device.type]
+        if name == "__setitem__" and operands and operands[0].device.type == "cpu" and operands[0].dim() > 0 \
+                and any(t.device.type == self.device.type for t in operands[1:]):
+            made = self.made.get(id(operands[0]))
+            where = made[1] if made and made[0] is operands[0] else "a tensor on the CPU"
+            raise WrongDevice(f"{where} made a tensor on the CPU, which is then filled with values from "
+                              f"{self.device}: create it on the inputs' device (e.g. `device=x.device`)")
         if on_device and name not in ("__getitem__", "__setitem__", "to", "cpu", "cuda", "__get__"):
             for t in operands:
                 if t.device.type == "cpu" and t.dim() > 0:  # a CPU scalar may meet any device

@@ -487,10 +487,18 @@ def test_check_function_runs_a_second_time_on_another_device():
         check_function(_nt_xent_with_a_cpu_mask, _nt_xent_on_the_inputs_device, make)
 
 
+def _filled_row_by_row(x):
+    rows = torch.zeros(2, 3)
+    for i in range(2):
+        rows[i] = x * i
+    return rows
+
+
 @pytest.mark.parametrize("fn, says", [
     (lambda x: x.cpu() * 2, "to the CPU"),
     (lambda x: x.to("cpu"), "to the CPU"),
     (lambda x: x + torch.ones(3), "made a tensor on the CPU"),
+    (lambda x: _filled_row_by_row(x), "then filled with values from"),
     (lambda x: x * torch.rand(3, generator=torch.Generator().manual_seed(0), device=x.device),
      "asks a generator on cpu to draw on"),
 ])
