@@ -507,7 +507,7 @@ class Checker:
                 for check_id, code in exercise.visible:
                     _seed()
                     try:
-                        exec(compile(code, f"<{check_id}>", "exec"), dict(namespace))
+                        exec(compile(code, f"<{check_id}>", "exec"), namespace)  # one namespace, as in a notebook
                     except Exception as err:  # noqa: BLE001  any failure of a visible check loses its points
                         return Outcome(True, f"{check_id}: {_first_line(err)}", time.perf_counter() - start)
                 for check_id, code in exercise.hidden:
@@ -523,8 +523,11 @@ class Checker:
 
     def _hidden(self, check_id: str, code: str, namespace: dict) -> judging.Verdict:
         found = {}
-        cell_namespace = {**namespace, "checks": judging.Collecting(found)}
-        exec(compile(code, f"<{check_id}>", "exec"), cell_namespace)
+        namespace["checks"] = judging.Collecting(found)  # in the answers' own namespace: a stand-in reaches them
+        try:
+            exec(compile(code, f"<{check_id}>", "exec"), namespace)
+        finally:
+            namespace["checks"] = checks
         try:
             mine = checks.observe_seeded(found[check_id])
         except _Timeout:

@@ -12,7 +12,10 @@ from ..reference import ReferenceNotReleased  # noqa: F401  (the students' copy 
 
 # %% pca
 def pca_fit(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean (D,) of x (N, D) and its first k principal directions, the rows of a (k, D) matrix."""
+    """The mean (D,) of x (N, D) and its first k principal directions, the rows of a (k, D) matrix.
+
+    For 1 <= k <= min(N - 1, D): the centred data has no further directions of non-zero variance.
+    """
     ### BEGIN SOLUTION
     centre = x.mean(dim=0)  # (D,)
     _, _, v_t = torch.linalg.svd(x - centre, full_matrices=False)  # v_t: (min(N, D), D), rows by variance
@@ -37,7 +40,10 @@ def pca_reconstruct(codes: torch.Tensor, mean: torch.Tensor, components: torch.T
 
 # %% corrupt
 def corrupt(x: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """x (B, D) in [0, 1] plus noise_std times standard normal noise, clipped to [0, 1]."""
+    """x (B, D) in [0, 1] plus noise_std times noise, clipped to [0, 1].
+
+    noise (B, D) is given, or drawn here when it is None: standard normal, on x's device, like x.
+    """
     ### BEGIN SOLUTION
     eps = torch.randn_like(x) if noise is None else noise
     return torch.clamp(x + noise_std * eps, min=0.0, max=1.0)
@@ -46,7 +52,7 @@ def corrupt(x: torch.Tensor, noise_std: float, noise: torch.Tensor | None = None
 
 # %% reparameterise
 def reparameterise(mu: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
-    """z = mu + exp(log_var / 2) * eps, all (B, k); eps ~ N(0, I) drawn here when it is None."""
+    """z = mu + exp(log_var / 2) * eps, all (B, k); eps ~ N(0, I) drawn here, on mu's device, when it is None."""
     ### BEGIN SOLUTION
     if eps is None:
         eps = torch.randn_like(mu)
