@@ -40,7 +40,12 @@ def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
 # %% gan_step
 def gan_step(generator, discriminator, g_optimizer, d_optimizer, real: torch.Tensor, z: torch.Tensor,
              generator_loss=generator_loss_non_saturating) -> dict[str, torch.Tensor]:
-    """One update of D on (real, G(z).detach()), then one of G through the updated D."""
+    """One update of D on (real, G(z).detach()), then one of G through the updated D.
+
+    Returns {"D loss": L_D, "G loss": L_G}, each a 0-dim tensor detached from the graph (``loss.detach()``):
+    a report for a log, which NumPy and plotting can read (they refuse a tensor that requires grad), and
+    which neither waits for the GPU (no ``.item()``) nor drags the step's autograd graph along.
+    """
     ### BEGIN SOLUTION
     fake = generator(z)
     d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))

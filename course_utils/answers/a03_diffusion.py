@@ -50,7 +50,7 @@ def ddpm_loss(model, x0: torch.Tensor, alpha_bar: torch.Tensor, generator: torch
     x0's shape, are drawn in that order with ``generator`` on the generator's device
     (``device=generator.device``; on x0's device when generator is None), then moved to x0's device
     (``.to(x0.device)``): a CPU generator works with CUDA data. x_t comes from ``q_sample``. Returns a scalar
-    (0-d tensor), differentiable in the model's weights.
+    (0-d tensor), differentiable in the model's weights (and in x0 and alpha_bar).
     """
     ### BEGIN SOLUTION
     device = generator.device if generator is not None else x0.device  # draw where the generator lives
@@ -81,7 +81,7 @@ def ddim_step(x_t: torch.Tensor, t: int, t_prev: int, eps: torch.Tensor, alpha_b
     """The deterministic DDIM step from t to t_prev < t; t_prev = -1 returns the predicted x0.
 
     x_t and eps are (B, ...), alpha_bar (T,), all on one device; t and t_prev are plain ints. Returns x_{t_prev}
-    like x_t, differentiable in x_t, eps and alpha_bar.
+    like x_t, differentiable in x_t and eps.
     """
     ### BEGIN SOLUTION
     x0 = (x_t - (1 - alpha_bar[t]).sqrt() * eps) / alpha_bar[t].sqrt()

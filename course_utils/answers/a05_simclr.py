@@ -19,12 +19,17 @@ LUMA = (0.299, 0.587, 0.114)
 
 # %% sobel
 def sobel(x: torch.Tensor) -> torch.Tensor:
-    """Edges of a batch (B, C, H, W) in [0, 1] (C = 3 or 1): the Sobel gradient magnitude over its maximum per image."""
+    """Edges of a batch x (B, C, H, W) in [0, 1] (C = 3 or 1): the Sobel gradient magnitude over its maximum per image.
+
+    The magnitude sqrt((G_x * g)^2 + (G_y * g)^2) of the grey level g = 0.299 R + 0.587 G + 0.114 B (for C = 1, the
+    image itself), padded by replicating its border; an image whose maximum is at most 1e-6 gives 0. Returns
+    (B, C, H, W), the same edges in every channel, in x's dtype and on x's device, differentiable in x.
+    """
     ### BEGIN SOLUTION
     if x.shape[1] == 3:
         g = (torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1) * x).sum(dim=1, keepdim=True)
     else:
-        g = x.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+        g = x  # (B, 1, H, W): a one-channel image is its own grey level
     gx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device)
     weight = torch.stack([gx, gx.T]).unsqueeze(1)  # (2, 1, 3, 3)
     gradient = F.conv2d(F.pad(g, [1, 1, 1, 1], mode="replicate"), weight)  # (B, 2, H, W)
@@ -38,7 +43,12 @@ def sobel(x: torch.Tensor) -> torch.Tensor:
 
 # %% colour_drop
 def colour_drop(x: torch.Tensor, p: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each image of x (B, 3, H, W) turned grey with probability p (its own coin), the others unchanged."""
+    """Each image of x (B, 3, H, W) in [0, 1] turned grey with probability p (its own coin), the others unchanged.
+
+    One uniform number per image, drawn on the generator's device when a generator is given (else on x's device),
+    then moved to x's device; image k turns grey where its number is below p. Grey: 0.299 R + 0.587 G + 0.114 B in
+    all three channels. Returns a new (B, 3, H, W) tensor in x's dtype, on x's device, differentiable in x.
+    """
     ### BEGIN SOLUTION
     luma = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
     grey_level = (luma * x).sum(dim=1, keepdim=True).clamp(0, 1)  # (B, 1, H, W)
@@ -51,7 +61,11 @@ def colour_drop(x: torch.Tensor, p: float = 1.0, generator: torch.Generator | No
 
 # %% nt_xent
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """SimCLR's NT-Xent over the 2N views of (N, D) z1 and z2 (row k of each from image k), a scalar."""
+    """SimCLR's NT-Xent over the 2N views of (N, D) z1 and z2 (row k of each from image k), a scalar.
+
+    The mean over the 2N views of -log softmax of the partner's cosine similarity / temperature among the 2N - 1
+    other views (Algorithm 1). Keeps the inputs' dtype and device; differentiable in z1 and z2.
+    """
     ### BEGIN SOLUTION
     n = z1.shape[0]
     z = torch.cat([z1, z2])  # (2N, D)

@@ -45,6 +45,7 @@ def check_discriminator_loss_hidden(mine: dict, ref: dict) -> None:
                       "raising a real logit must lower L_D, raising a fake logit must raise it")
     checks.check_close(g_real, ref["gradient real"], name="the gradient of L_D with respect to the real logits")
     checks.check_close(g_fake, ref["gradient fake"], name="the gradient of L_D with respect to the fake logits")
+    checks.check_probe(mine, ref, "float64", name="L_D on float64 logits (a batch of one real, three fakes)")
 
 
 def check_generator_losses_hidden(mine: dict, ref: dict) -> None:
@@ -67,48 +68,63 @@ def check_generator_losses_hidden(mine: dict, ref: dict) -> None:
         checks.check_true(_is_tensor(grad), f"gradients must flow back through {loss} to the logits: no .detach()")
         checks.check_close(grad, gradient, name=f"the gradient of {loss} at logits -6, 0, 6 ({formula})")
         checks.check_close(grad, ref[f"{name} gradient"], name=f"the gradient of {loss} against the reference")
+        checks.check_probe(mine, ref, f"{name} float64", name=f"{loss} on float64 logits (a batch of one)")
+
+
+RUNS = {"run 1": ("run 1 (float32, batches of 16)", [" (non-saturating loss passed in)"] * 2
+                  + [" (minimax loss passed in)"]),
+        "run 2": ("run 2 (float64, batches of one)", [" (minimax loss passed in)", " (non-saturating loss passed in)"]),
+        "run 3": ("run 3 (three seeds at once, data of shape (seeds, batch, features))",
+                  [" (non-saturating loss passed in)"] * 2)}
 
 
 def check_gan_step_hidden(mine: dict, ref: dict) -> None:
     g_index = [i for i, k in enumerate(WATCHED) if k.startswith("G.")]
     d_index = [i for i, k in enumerate(WATCHED) if k.startswith("D.")]
-    g_left = [None] * len(WATCHED)  # G's gradients left over from the step before (none before the first)
-    for step in range(3):
-        n = step + 1
-        how = " (with generator_loss passed in)" if step == 2 else ""
-        g_hint = ("G's step should use the generator_loss passed in" if step == 2
-                  else "L_G alone, through the updated D: clear G's old gradients first")
-        checks.check_true(mine[f"step {step}: optimizers"] == ["D", "G"],
-                          f"at step {n}, each optimizer should step once, D's first, then G's")
-        (d_grads, g_grads), (ref_d, ref_g) = mine[f"step {step}: gradients"], ref[f"step {step}: gradients"]
-        for i in g_index:  # D's half must add nothing to G's gradients: none, zeros, or what G's step left
-            leaked = d_grads[i]
-            unchanged = leaked is None or not _nonzero(leaked) or (
-                _is_tensor(g_left[i]) and leaked.shape == g_left[i].shape
-                and bool(torch.allclose(leaked, g_left[i], rtol=1e-5, atol=1e-7)))
-            checks.check_true(unchanged, f"at step {n}, L_D reached G's parameters when D stepped: detach the "
-                                         "fakes in the discriminator's half")
-        for i in d_index:
-            checks.check_true(_nonzero(d_grads[i]), f"at step {n}, when D steps, every parameter of D should "
-                                                    "have a gradient")
-            checks.check_close(d_grads[i], ref_d[i], atol=1e-5,
-                               name=f"the gradient of {WATCHED[i]} when D steps at step {n} (L_D alone: clear D's "
-                                    "old gradients first)")
-        for i in g_index:
-            checks.check_true(_nonzero(g_grads[i]), f"at step {n}, when G steps, every parameter of G should "
-                                                    "have a gradient")
-            checks.check_close(g_grads[i], ref_g[i], atol=1e-5,
-                               name=f"the gradient of {WATCHED[i]} when G steps at step {n} ({g_hint})")
-        g_left = g_grads
-        for i, name in enumerate(WATCHED):
-            checks.check_close(mine[f"step {step}: parameters"][i], ref[f"step {step}: parameters"][i], atol=1e-5,
-                               name=f"parameter {name} after step {n}{how}")
-        checks.check_true(mine[f"step {step}: returned"] == "dict"
-                          and mine.get(f"step {step}: keys") == ["D loss", "G loss"],
-                          "gan_step should return a dict with the keys 'D loss' and 'G loss'")
-        for key in ("D loss", "G loss"):
-            got = mine[f"step {step}: {key}"]
-            checks.check_true(_is_tensor(got), f"gan_step should return {key!r} as a tensor (e.g. "
-                                               "loss.detach()), not a Python number or anything else")
-            checks.check_close(got, ref[f"step {step}: {key}"], atol=1e-5,
-                               name=f"the returned {key!r} at step {n}{how}")
+    for run, (described, passed_in) in RUNS.items():
+        g_left = [None] * len(WATCHED)  # G's gradients left over from the step before (none before the first)
+        for step, loss in enumerate(passed_in):
+            at, where = f"{run} step {step}", f"at step {step + 1} of {described}"
+            raised = mine.get(f"{at}: raised")
+            checks.check_true(raised is None, f"gan_step should run without an error {where} (it raised {raised})")
+            checks.check_true(mine[f"{at}: optimizers"] == ["D", "G"],
+                              f"{where}, each optimizer should step once, D's first, then G's")
+            (d_grads, g_grads), (ref_d, ref_g) = mine[f"{at}: gradients"], ref[f"{at}: gradients"]
+            for i in g_index:  # D's half must add nothing to G's gradients: none, zeros, or what G's step left
+                leaked = d_grads[i]
+                unchanged = leaked is None or not _nonzero(leaked) or (
+                    _is_tensor(g_left[i]) and leaked.shape == g_left[i].shape
+                    and bool(torch.allclose(leaked, g_left[i], rtol=1e-5, atol=1e-7)))
+                checks.check_true(unchanged, f"{where}, L_D reached G's parameters when D stepped: detach the "
+                                             "fakes in the discriminator's half")
+            for i in d_index:
+                checks.check_true(_nonzero(d_grads[i]), f"{where}, when D steps, every parameter of D should "
+                                                        "have a gradient")
+                checks.check_close(d_grads[i], ref_d[i], atol=1e-5,
+                                   name=f"the gradient of {WATCHED[i]} when D steps {where} (L_D alone: clear D's "
+                                        "old gradients first)")
+            g_hint = "L_G alone, through the updated D: clear G's old gradients first, use the generator_loss passed in"
+            for i in g_index:
+                checks.check_true(_nonzero(g_grads[i]), f"{where}, when G steps, every parameter of G should "
+                                                        "have a gradient")
+                checks.check_close(g_grads[i], ref_g[i], atol=1e-5,
+                                   name=f"the gradient of {WATCHED[i]} when G steps {where}{loss} ({g_hint})")
+            g_left = g_grads
+            for i, name in enumerate(WATCHED):
+                checks.check_close(mine[f"{at}: parameters"][i], ref[f"{at}: parameters"][i], atol=1e-5,
+                                   name=f"parameter {name} after step {step + 1} of {described}{loss}")
+            checks.check_true(mine[f"{at}: returned"] == "dict" and mine.get(f"{at}: keys") == ["D loss", "G loss"],
+                              "gan_step should return a dict with the keys 'D loss' and 'G loss'")
+            for key in ("D loss", "G loss"):
+                got = mine[f"{at}: {key}"]
+                checks.check_true(_is_tensor(got), f"gan_step should return {key!r} as a tensor (e.g. "
+                                                   "loss.detach()), not a Python number or anything else")
+                checks.check_true(mine[f"{at}: {key} requires grad"] is False,
+                                  f"gan_step should return {key!r} detached from the graph (loss.detach())")
+                checks.check_close(got, ref[f"{at}: {key}"], atol=1e-5,
+                                   name=f"the returned {key!r} {where}{loss}")
+    report = mine["device"]
+    checks.check_true(type(report) is str, "the device check of gan_step should report back")
+    if report:
+        raise checks.CheckFailed(report, "gan_step should keep to the device of its networks and data (another "
+                                         "device than the CPU's in this test)")

@@ -132,6 +132,9 @@ def check_flow_matching_loss_hidden(mine: dict, ref: dict) -> None:
     checks.check_true(unseeded.dim() == 0 and bool(torch.isfinite(unseeded)),
                       "flow_matching_loss without a generator should return a finite scalar")
     checks.check_probe(mine, ref, "probe", "flow_matching_loss with a seeded CPU generator", atol=1e-5)
+    checks.check_true(mine["generator draws"] in ("as on the CPU", "not run"),
+                      "with a CPU generator and the data on another device, the draws should come from the generator "
+                      "(device=generator.device, then .to(x1.device))")
     checks.check_true(mine["unseeded draws"] in ("on the data's device", "not run"),
                       "without a generator, flow_matching_loss should draw on x1's device (device=x1.device)")
 

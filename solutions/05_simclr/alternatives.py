@@ -6,10 +6,6 @@ import torch.nn.functional as F
 EQUIVALENT = {
     ("sobel", "return edges.expand(-1, x.shape[1], -1, -1)"):
         "the same values; only the memory layout differs (an expanded view), which nothing promises or writes into",
-    ("sobel", "g = x"):
-        "this branch runs for C = 1 only (the docstring allows C = 3 or 1), where the mean over one channel is x itself",
-    ("sobel", "g = x.sum(dim=1, keepdim=True)"):
-        "this branch runs for C = 1 only (the docstring allows C = 3 or 1), where the sum over one channel is x itself",
     ("sobel", "edges = torch.where(peak >= 1e-06, magnitude / peak.clamp_min(1e-06), 0.0)"):
         "differs only for a maximum of exactly 1e-6, the threshold itself (a single float32 value, measure zero)",
     ("sobel", "edges = torch.where(peak > 1e-06, magnitude / peak, 0.0)"):
