@@ -373,10 +373,11 @@ class Guard:
     # --- checks and output -------------------------------------------------------------------
     def wrap_checks(self) -> None:
         """Make every checking helper verify integrity before and after it judges."""
-        from course_utils import checks
+        from course_utils import checks, compare
 
         for name, fn in list(vars(checks).items()):
-            if callable(fn) and getattr(fn, "__module__", None) == checks.__name__ and not isinstance(fn, type):
+            if callable(fn) and getattr(fn, "__module__", None) in (checks.__name__, compare.__name__) \
+                    and not isinstance(fn, type):
                 setattr(checks, name, self._verifying(fn))
 
     def _verifying(self, fn):

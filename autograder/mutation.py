@@ -341,8 +341,8 @@ class Outcome:
     seconds: float
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Not an ``Exception``: a check's own ``except Exception`` must not turn a timeout into a failed check."""
 
 
 @contextlib.contextmanager
