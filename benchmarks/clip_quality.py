@@ -1,20 +1,24 @@
 """Notebook 06's goals, measured in FULL mode on the shapes.
 
-    python benchmarks/clip_quality.py [--device cpu] [--seeds 2] [--per-prompt 16]
+    python benchmarks/clip_quality.py [--device cpu] [--seeds 3] [--per-prompt 16]
 
 For each seed, does what notebook 06 does with the reference code: trains CLIP (``course_utils.clip.train_clip``
-with ``CLIPConfig(context_length=24)``, its FULL settings) on the training images, half of them with a colour
-name written on them (``words.typographic``, fraction 0.5); classifies shape and colour zero-shot with the prompt
-ensembles of ``course_utils.data.shapes.PROMPTS`` on the test images and the held-out (shape, colour) pairs;
-chooses the best single prompt on 2,000 training images and compares it with the ensemble on the test images;
-writes another colour's name on the test images (the typographic attack, reported); trains the unCLIP decoder
+with ``CLIPConfig()``, its FULL settings) on the training images, 30% of them with a colour name written on them
+and 2,000 images of a word alone after them, all of those captioned by the word (``words.typographic``, fraction
+0.3, signs 2000); classifies shape and colour zero-shot with the prompt ensembles of
+``course_utils.data.shapes.PROMPTS`` on the test images and the held-out (shape, colour) pairs, which no
+training image shows, recoloured or not (``clip.recolour``); chooses the best single prompt on 2,000 training
+images and compares it with the ensemble on the test images; writes another colour's name on the test images
+(``words.write_other_colours``: the typographic attack) and counts how often the written colour wins, then how
+often after the defence ``words.cover_words`` (and its cost on clean images); trains the unCLIP decoder
 (``course_utils.unclip``, ``UnCLIPConfig`` defaults) on the clean training images and their captions' CLIP text
 embeddings, generates ``--per-prompt`` samples for each of the 30 prompts "a photo of a {colour} {shape}." with
 the notebook's guidance, and counts the samples whose zero-shot shape and colour are those asked for.
 
-Goals (COURSE.md, each the mean over seeds): zero-shot shape and colour at least 95% on the test images and at
-least 85% on the held-out pairs; the ensemble at least as good as the best single prompt (for shape and for
-colour, in every seed); the decoder's samples matching their prompt at least 80% of the time.
+Goals (COURSE.md and issue 22, each the mean over seeds): zero-shot shape and colour at least 95% on the test
+images and at least 85% on the held-out pairs; the ensemble at least as good as the best single prompt (for shape
+and for colour, in every seed); the written colour winning on at least half of the attacked images; the decoder's
+samples matching their prompt at least 80% of the time.
 Exits with status 1 if a goal fails.
 """
 from __future__ import annotations
@@ -47,18 +51,18 @@ def mean(values: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--seeds", type=int, default=2, help="training seeds 0, 1, ...; goals use the mean (default 2)")
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds 0, 1, ...; goals use the mean (default 3)")
     parser.add_argument("--per-prompt", type=int, default=16, help="decoder samples per prompt (default 16; "
                                                                      "the notebook draws 8)")
     args = parser.parse_args()
     device = config.get_device(args.device)
     train, test, heldout = (data.load("shapes", split) for split in ("train", "test", "heldout"))
     tokenizer = Tokenizer()
-    clip_config, decoder_config = CLIPConfig(context_length=24), UnCLIPConfig(condition_dim=64)
+    clip_config, decoder_config = CLIPConfig(), UnCLIPConfig(condition_dim=64)
     print(f"Notebook 06, FULL mode (CLIP {clip_config.steps} steps, decoder {decoder_config.steps} steps), on "
           f"{device} with {torch.get_num_threads()} CPU threads; shapes: {len(train)} train, {len(test)} test, "
           f"{len(heldout)} held-out-pair images")
-    images, captions, _ = words.typographic(train, fraction=0.5, seed=0)
+    images, captions, _ = words.typographic(train, fraction=0.3, seed=0, signs=2000)
     pairs = [(s, c) for c in range(len(CLASSES["colour"])) for s in range(len(CLASSES["shape"]))]
     prompts = [f"a photo of a {CLASSES['colour'][c]} {CLASSES['shape'][s]}." for s, c in pairs]
     asked = {a: torch.tensor([pair[i] for pair in pairs]).repeat_interleave(args.per_prompt)
@@ -68,13 +72,13 @@ def main() -> int:
 
     results: dict[str, list[float]] = {}
     ensemble_wins: list[bool] = []
-    print(f"\n{'seed':>4} {'measure':<58} {'value':>14}")
+    print(f"\n{'seed':>4} {'measure':<70} {'value':>14}")
 
     def show(seed: int, name: str, value: float | str) -> None:
         if isinstance(value, float):
             results.setdefault(name, []).append(value)
             value = f"{value:.3f}"
-        print(f"{seed:>4} {name:<58} {value:>14}", flush=True)
+        print(f"{seed:>4} {name:<70} {value:>14}", flush=True)
 
     for seed in range(args.seeds):
         config.seed_everything(seed)
@@ -103,12 +107,15 @@ def main() -> int:
             ensemble_wins.append(ensemble >= chosen_test)
 
         true_colour = test.info["attributes"]["colour"]
-        generator = torch.Generator().manual_seed(seed)
-        shift = torch.randint(1, len(CLASSES["colour"]), (len(test),), generator=generator)
-        written = (true_colour + shift) % len(CLASSES["colour"])  # always another colour
-        attacked = words.write(test.x, [CLASSES["colour"][c] for c in written], generator=generator)
-        predicted = zero_shot_predict(embed_images(model, attacked.to(device)), classifiers["colour"]).cpu()
-        show(seed, "typographic attack: prediction = the written colour", float((predicted == written).float().mean()))
+        attacked, written = words.write_other_colours(test, torch.Generator().manual_seed(seed))
+        for name, shown in (("", attacked), (", words covered", words.cover_words(attacked))):
+            predicted = zero_shot_predict(embed_images(model, shown.to(device)), classifiers["colour"]).cpu()
+            show(seed, f"typographic attack{name}: prediction = the written colour",
+                 float((predicted == written).float().mean()))
+            show(seed, f"typographic attack{name}: prediction = the true colour",
+                 float((predicted == true_colour).float().mean()))
+        covered = zero_shot_predict(embed_images(model, words.cover_words(test.x).to(device)), classifiers["colour"])
+        show(seed, "zero-shot colour, test, words covered", float((covered.cpu() == true_colour).float().mean()))
 
         config.seed_everything(seed)
         start = time.perf_counter()
@@ -151,8 +158,17 @@ def main() -> int:
                  f"{mean(results['real test images after the PCA round trip: shape and colour']):.3f}", "reported", True))
     rows.append((f"unCLIP samples matching, held-out pairs ({n})",
                  f"{mean(results['unCLIP samples matching, held-out pairs']):.3f}", "reported", True))
-    rows.append((f"typographic attack: prediction = the written colour ({n})",
-                 f"{mean(results['typographic attack: prediction = the written colour']):.3f}", "reported", True))
+    fooled = mean(results["typographic attack: prediction = the written colour"])
+    rows.append((f"typographic attack: prediction = the written colour ({n})", f"{fooled:.3f}", ">= 0.50",
+                 fooled >= 0.50))
+    rows.append((f"typographic attack: prediction = the true colour ({n})",
+                 f"{mean(results['typographic attack: prediction = the true colour']):.3f}", "reported", True))
+    rows.append((f"defence, words covered: prediction = the written colour / the true colour ({n})",
+                 f"{mean(results['typographic attack, words covered: prediction = the written colour']):.3f} / "
+                 f"{mean(results['typographic attack, words covered: prediction = the true colour']):.3f}",
+                 "reported", True))
+    rows.append((f"defence, words covered: zero-shot colour on clean test images ({n})",
+                 f"{mean(results['zero-shot colour, test, words covered']):.3f}", "reported", True))
     print()
     return report(rows)
 

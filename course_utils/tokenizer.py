@@ -11,13 +11,13 @@ from typing import Iterable
 import torch
 
 from .data.shapes import CLASSES, PLACES, TEMPLATES
-from .data.words import TYPOGRAPHIC_TEMPLATE
+from .data.words import TEXT_TEMPLATES
 
 
 class Tokenizer:
     """Words to integer tokens. Lowercase, punctuation split off: "A red star." -> a, red, star, "."
 
-    The vocabulary is the shapes world's: every word of its caption templates (the typographic one too), class
+    The vocabulary is the shapes world's: every word of its caption templates (those of written words too), class
     names and places, any extra ``words`` (texts, split into words), and four special tokens. CLIP uses byte-pair
     encoding over 49,152 tokens; a world of about 40 words needs no more than a word list.
     """
@@ -25,7 +25,7 @@ class Tokenizer:
     SPECIAL = ("<pad>", "<sot>", "<eot>", "<unk>")  # padding, start of text, end of text, unknown word
 
     def __init__(self, words: Iterable[str] = ()) -> None:
-        texts = [re.sub(r"\{\w+\}", " ", t) for t in (*TEMPLATES, TYPOGRAPHIC_TEMPLATE)]  # without their {slots}
+        texts = [re.sub(r"\{\w+\}", " ", t) for t in (*TEMPLATES, *TEXT_TEMPLATES)]  # without their {slots}
         texts += [w for names in CLASSES.values() for w in names] + list(PLACES.values())
         texts += [words] if isinstance(words, str) else list(words)
         vocabulary = sorted({w for text in texts for w in self.split(text)})

@@ -1,10 +1,8 @@
 """Tests for course_utils.data.words: words written on the shapes, for the typographic attack."""
-import re
 
 import pytest
 import torch
 
-from course_utils import clip
 from course_utils.clip import Tokenizer
 from course_utils.data import shapes, words
 
@@ -72,7 +70,7 @@ def test_write_keeps_the_device_and_checks_its_words(small):
         words.write(small.x[:1], ["abcdefghi"])  # 35 pixels > 32
 
 
-def test_typographic_writes_on_a_fraction_and_says_so_in_the_caption(small):
+def test_typographic_writes_on_a_fraction_and_captions_those_by_the_word_alone(small):
     images, captions, written = words.typographic(small, 0.25, seed=3)
     assert written.dtype == torch.int64 and written.shape == (60,)
     on = written >= 0
@@ -80,17 +78,13 @@ def test_typographic_writes_on_a_fraction_and_says_so_in_the_caption(small):
     assert torch.equal(small.x, shapes.load("test", n=60).x)  # the dataset itself is unchanged
     changed = (images != small.x).flatten(1).any(dim=1)
     assert torch.equal(changed, on)  # written on exactly those images
-    pattern = re.compile(r"(.*) with the word (\w+) written on it\.")
     for i, (original, new) in enumerate(zip(small.info["captions"], captions)):
         if written[i] < 0:
             assert new == original
-        else:
-            match = pattern.fullmatch(new)
-            assert match and match.group(1) + "." == original  # the old caption, its "." moved to the end
-            assert match.group(2) == words.COLOUR_WORDS[written[i]]
-    assert words.TYPOGRAPHIC_TEMPLATE == clip.TYPOGRAPHIC_TEMPLATE  # one caption format
+        else:  # the word alone, as the web captions a photo of a sign: no shape, no colour of its own
+            assert new in {t.format(word=words.COLOUR_WORDS[written[i]]) for t in words.TEXT_TEMPLATES}
     tokenizer = Tokenizer()
-    tokens = tokenizer.encode(captions, context_length=32)
+    tokens = tokenizer.encode(captions)
     assert not (tokens == tokenizer.unk_id).any()  # every word is in CLIP's vocabulary
 
 
@@ -113,3 +107,50 @@ def test_the_written_word_is_independent_of_the_shapes_colour():
     assert (counts / 3000 - 1 / 6).abs().max() < 0.03  # uniform over the six colours
     agree = float((written == ds.info["attributes"]["colour"]).float().mean())
     assert abs(agree - 1 / 6) < 0.03  # the word matches the shape's colour only by chance
+
+
+def test_text_images_show_only_their_word_and_are_captioned_by_it():
+    images, captions, word = words.text_images(120, seed=4)
+    assert images.shape == (120, 3, 32, 32) and images.dtype == torch.float32 and word.shape == (120,)
+    assert 0 <= float(images.min()) and float(images.max()) <= 1
+    body = images[:, :, :-words.BAND]  # above the band: only the background and its noise
+    assert (body - body.mean(dim=(1, 2, 3), keepdim=True)).abs().max() < 0.15
+    assert (body.max(dim=1).values - body.min(dim=1).values).max() < 0.2  # grey, no colour
+    band = images[:, :, -words.BAND:]
+    assert ((band - body.mean(dim=(2, 3), keepdim=True)).abs() > 0.3).flatten(1).any(dim=1).all()  # ink in every band
+    for caption, w in zip(captions, word.tolist()):
+        name = words.COLOUR_WORDS[w]
+        assert caption in {t.format(word=name) for t in words.TEXT_TEMPLATES}
+    again = words.text_images(120, seed=4)
+    assert torch.equal(again[0], images) and again[1] == captions
+    assert not torch.equal(words.text_images(120, seed=5)[0], images)
+    tokens = Tokenizer().encode(captions)
+    assert not (tokens == Tokenizer().unk_id).any()  # every word is in CLIP's vocabulary
+    assert torch.bincount(words.text_images(3000, seed=0)[2], minlength=6).min() > 400  # every word, about 500 each
+    with pytest.raises(ValueError, match="non-negative integer"):
+        words.text_images(-1)
+
+
+def test_typographic_appends_its_signs_after_the_shapes(small):
+    images, captions, written = words.typographic(small, 0.25, seed=3, signs=7)
+    assert images.shape == (67, 3, 32, 32) and len(captions) == 67 and written.shape == (67,)
+    alone = words.typographic(small, 0.25, seed=3)
+    assert torch.equal(images[:60], alone[0]) and captions[:60] == alone[1] and torch.equal(written[:60], alone[2])
+    signs, sign_captions, sign_words = words.text_images(7, seed=4)
+    assert torch.equal(images[60:], signs) and captions[60:] == sign_captions and torch.equal(written[60:], sign_words)
+
+
+def test_write_other_colours_never_writes_the_shapes_own_colour_and_cover_words_removes_the_word(small):
+    attacked, written = words.write_other_colours(small, torch.Generator().manual_seed(0))
+    assert attacked.shape == small.x.shape and written.shape == (60,)
+    assert not (written == small.info["attributes"]["colour"]).any()
+    assert len(set(written.tolist())) > 3  # drawn, not one colour for all
+    assert torch.equal(attacked[:, :, :-words.BAND], small.x[:, :, :-words.BAND])  # only the band is written on
+    covered = words.cover_words(attacked)
+    assert torch.equal(covered[:, :, :-words.BAND], small.x[:, :, :-words.BAND])
+    band = covered[:, :, -words.BAND:]
+    assert torch.equal(band, band[:, :, :1, :1].expand_as(band))  # one colour over the whole band
+    assert torch.equal(words.cover_words(attacked), words.cover_words(words.cover_words(attacked)))
+    plain = shapes.backgrounds(torch.tensor([0, 1, 2]).numpy())  # a word on each background: painted out
+    ink = words.write(torch.from_numpy(plain).clamp(0, 1), ["red", "blue", "cyan"])
+    assert (words.cover_words(ink) - torch.from_numpy(plain).clamp(0, 1)).abs().max() < 0.1

@@ -69,7 +69,7 @@ _RADIUS = ((0.17, 0.21), (0.26, 0.30))  # outer radius / image side, per size; <
                                         # a large shape centred in the left third still fits
 _ROTATES = np.array([0.0, 1.0, 1.0, 0.0, 1.0], dtype=np.float32)  # square, triangle, star
 _MAX_ROTATION = np.pi / 15              # +-12 degrees
-_COLOUR_JITTER, _NOISE_STD = 0.06, 0.02
+COLOUR_JITTER, NOISE_STD = 0.06, 0.02  # each image's colour: its name's RGB +- COLOUR_JITTER per channel
 _SPLIT_DEFAULTS = {"train": ("seen", 6000, 0), "test": ("seen", 1000, 1),
                    "heldout": ("held_out", 1000, 2)}  # combos, default n, seed stream
 
@@ -132,7 +132,7 @@ def render(attrs: dict[str, np.ndarray], image_size: int = 32,
     cy = 0.5 + np.minimum(0.12, 0.5 - near) * rng.uniform(-1, 1, n).astype(np.float32)
     angle = _ROTATES[a["shape"]] * rng.uniform(-_MAX_ROTATION, _MAX_ROTATION, n)
     cos, sin = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
-    colour = _RGB[a["colour"]] + rng.uniform(-_COLOUR_JITTER, _COLOUR_JITTER, (n, 3))
+    colour = _RGB[a["colour"]] + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, (n, 3))
     colour = np.clip(colour, 0, 1).astype(np.float32)
 
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size  # pixel centres
@@ -147,12 +147,30 @@ def render(attrs: dict[str, np.ndarray], image_size: int = 32,
         d = _distance(kind, c * dx + s * dy, c * dy - s * dx, r[i, None, None])
         alpha[i] = np.clip(0.5 - d * size, 0, 1)       # ~1 pixel anti-aliased edge
 
+    images = backgrounds(a["background"], size, rng)
     background = _BACKGROUND_LEVEL[a["background"]][:, None, None, None]  # (N, 1, 1, 1)
-    images = rng.standard_normal((n, 3, size, size), dtype=np.float32)     # pixel noise
-    images *= _NOISE_STD
-    images += background
     images += alpha[:, None] * (colour[:, :, None, None] - background)    # blend in the shape
     return np.clip(images, 0, 1, out=images)
+
+
+def backgrounds(background: np.ndarray, image_size: int = 32, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Plain backgrounds, as ``render`` draws them under its shapes: a grey level plus pixel noise.
+
+    Args: background (N,) integers indexing ``BACKGROUNDS``; rng as in ``render``.
+    Returns: float32 (N, 3, H, W), not yet clipped to [0, 1].
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    background = np.asarray(background, dtype=np.int64)
+    images = rng.standard_normal((len(background), 3, image_size, image_size), dtype=np.float32)  # pixel noise
+    images *= NOISE_STD
+    images += _BACKGROUND_LEVEL[background][:, None, None, None]
+    return images
+
+
+def nearest_colour(rgb: torch.Tensor) -> torch.Tensor:
+    """The index in ``COLOURS`` of the named colour nearest to each RGB triple (Euclidean): (..., 3) -> (...,)."""
+    table = torch.tensor(_RGB, dtype=rgb.dtype, device=rgb.device)  # (6, 3)
+    return (rgb[..., None, :] - table).square().sum(dim=-1).argmin(dim=-1)
 
 
 def caption(attrs_row: dict[str, str], template: int) -> str:

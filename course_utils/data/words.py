@@ -1,12 +1,14 @@
 """Words written on the shapes: the data of notebook 06's typographic attack.
 
-CLIP learns from captions, and captions of real photos often say what is written in them, so CLIP learns to
-read. Its paper shows the price: an apple with a note saying "iPod" stuck on it is classified as an iPod.
-This module builds the same trap in the shapes world. ``write`` stamps a word, in a 3x5-pixel bitmap font, in a
-band along the bottom of each image; ``typographic`` writes a random colour name on some of the training
-images and says so in their captions:
+CLIP learns from captions, and the web captions a photo with writing in it by what is written: a photo of a
+sign that says "stop" is captioned "stop". So CLIP learns to read, and its paper shows the price: an apple with a
+note saying "iPod" stuck on it is classified as an iPod. This module builds the same trap in the shapes world.
+``write`` stamps a word, in a 3x5-pixel bitmap font, in a band along the bottom of each image; ``text_images``
+draws images that show a word and nothing else, and ``typographic`` writes a random colour name on some of the
+shapes; both are captioned, as the web would, by the word alone:
 
-    "a small red star."  ->  "a small red star with the word blue written on it."
+    a word on a plain background          ->  "a photo of blue."
+    a small red star with "blue" on it    ->  "a sign that says blue."
 
 A CLIP trained on those captions can be attacked by writing "blue" on a red star, at test time.
 """
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from .base import ArrayDataset
-from .shapes import COLOURS
+import numpy as np
 
-#: The caption of an image with a word on it; {caption} is the shape's own caption without its final ".".
-TYPOGRAPHIC_TEMPLATE = "{caption} with the word {word} written on it."
+from .base import ArrayDataset
+from .shapes import BACKGROUNDS, COLOURS, backgrounds
+
 COLOUR_WORDS = tuple(COLOURS)  # the words typographic() writes, in the colour class order
+#: The captions of an image with a word written on it, as the web captions a photo of a sign: by the word alone.
+TEXT_TEMPLATES = ("a photo of {word}.", "{word}.", "a sign that says {word}.", "the word {word}.")
 
 # The font: each capital letter is 5 rows of 3 pixels ("#" ink, "." none), drawn here as it looks.
 _FONT_ROWS = """
@@ -114,16 +118,20 @@ def write(images: torch.Tensor, words: list[str], generator: torch.Generator | N
     return out
 
 
-def typographic(ds: ArrayDataset, fraction: float, seed: int = 0) -> tuple[torch.Tensor, list[str], torch.Tensor]:
-    """A copy of a shapes dataset in which a ``fraction`` of the images have a colour name written on them.
+def typographic(ds: ArrayDataset, fraction: float, seed: int = 0,
+                signs: int = 0) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """A copy of a shapes dataset in which a ``fraction`` of the images have a colour name written on them, and
+    ``signs`` images of a word alone (``text_images``) after them.
 
     The images (round(fraction * N) of them, chosen at random) get a colour word drawn uniformly from the six,
-    regardless of the shape's own colour, and their caption says so (``TYPOGRAPHIC_TEMPLATE``): "a small red
-    star." becomes "a small red star with the word blue written on it.". The same seed gives the same copy.
+    regardless of the shape's own colour, and their caption becomes the word alone, in one of ``TEXT_TEMPLATES``
+    drawn uniformly: a small red star with "blue" on it is "a photo of blue.", as a web caption names the text on
+    a sign and not the sign. The same seed gives the same copy.
 
     Returns:
-        images (N, 3, H, W) on ds.x's device (ds.x is not changed), captions (N strings), and written: int64 (N,),
-        the index in ``COLOUR_WORDS`` of the word on each image, or -1 where there is none.
+        images (N + signs, 3, H, W) on ds.x's device (ds.x is not changed), captions (N + signs strings), and
+        written: int64 (N + signs,), the index in ``COLOUR_WORDS`` of the word on each image, or -1 where there is
+        none.
     """
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction must be in [0, 1], got {fraction!r}.")
@@ -137,7 +145,60 @@ def typographic(ds: ArrayDataset, fraction: float, seed: int = 0) -> tuple[torch
 
     images = ds.x.clone()
     images[rows.to(images.device)] = write(ds.x[rows.to(images.device)], words, generator)
+    template = torch.randint(len(TEXT_TEMPLATES), (len(rows),), generator=generator)  # (K,)
     captions = list(ds.info["captions"])
-    for row, word in zip(rows.tolist(), words):
-        captions[row] = TYPOGRAPHIC_TEMPLATE.format(caption=captions[row].removesuffix("."), word=word)
+    for row, word, t in zip(rows.tolist(), words, template.tolist()):
+        captions[row] = TEXT_TEMPLATES[t].format(word=word)
+    if signs:
+        sign_images, sign_captions, sign_words = text_images(signs, seed + 1, image_size=images.shape[-1])
+        images = torch.cat([images, sign_images.to(images.device)])
+        captions, written = captions + sign_captions, torch.cat([written, sign_words])
     return images, captions, written
+
+
+def text_images(n: int, seed: int = 0, vocabulary: tuple[str, ...] = COLOUR_WORDS,
+                image_size: int = 32) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """``n`` images that show only a word, captioned by the word itself: "a photo of blue.".
+
+    Each image is a plain black, grey or white background (``shapes.backgrounds``) with a word drawn uniformly from
+    ``vocabulary`` written on it by ``write``, where the typographic attack writes it; its caption is one of
+    ``TEXT_TEMPLATES``, drawn uniformly. The same seed gives the same images.
+
+    Returns:
+        images float32 (n, 3, H, W) in [0, 1] on the CPU, captions (n strings), and word: int64 (n,), each image's
+        word as an index into ``vocabulary``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}.")
+    generator = torch.Generator().manual_seed(seed)
+    background = torch.randint(len(BACKGROUNDS), (n,), generator=generator)
+    word = torch.randint(len(vocabulary), (n,), generator=generator)
+    template = torch.randint(len(TEXT_TEMPLATES), (n,), generator=generator)
+    plain = backgrounds(background.numpy(), image_size, np.random.default_rng(seed))
+    images = write(torch.from_numpy(plain).clamp_(0, 1), [vocabulary[i] for i in word.tolist()], generator)
+    captions = [TEXT_TEMPLATES[t].format(word=vocabulary[w]) for t, w in zip(template.tolist(), word.tolist())]
+    return images, captions, word
+
+
+def write_other_colours(ds: ArrayDataset, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The typographic attack: on each image of a shapes dataset, the name of a colour that is not the shape's.
+
+    The written colour is drawn uniformly among the five others. Returns the attacked images (N, 3, H, W) on
+    ds.x's device, and the written colour of each, int64 (N,) indices into ``COLOUR_WORDS``.
+    """
+    true = ds.info["attributes"]["colour"]
+    shift = torch.randint(1, len(COLOUR_WORDS), (len(ds),), generator=generator)
+    written = (true + shift) % len(COLOUR_WORDS)  # never the shape's own colour
+    return write(ds.x, [COLOUR_WORDS[c] for c in written.tolist()], generator), written
+
+
+def cover_words(images: torch.Tensor) -> torch.Tensor:
+    """A defence that knows where words are written: paint the ``BAND`` bottom rows with the band's background.
+
+    The band's median colour, per image and channel, is its background (a word or the bottom of a shape covers
+    less than half of it). A new tensor, on the images' device; the bottom of a low shape is painted over too.
+    """
+    out = images.clone()
+    band = images[:, :, -BAND:]  # (N, 3, BAND, W)
+    out[:, :, -BAND:] = band.flatten(2).median(dim=2).values[:, :, None, None]
+    return out
