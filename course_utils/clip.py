@@ -322,7 +322,7 @@ def train_clip(images: torch.Tensor, captions: list[str], config: CLIPConfig | N
     a fraction ``config.recolour_p`` of them ``recolour``ed; and minimises ``loss(I, T, logit_scale)``:
     pass your own ``clip_loss`` as ``loss``. The optimiser is the paper's: AdamW with beta2 = 0.98, weight decay on
     weight matrices only (not on biases, norms or the logit scale), a linear warm-up, then a cosine decay to 0.
-    Returns the model, in eval mode, and the History of the loss.
+    Returns the model, in eval mode, and the History of the loss and of the temperature 1 / s at each step.
     """
     config = config or CLIPConfig()
     tokenizer = tokenizer or Tokenizer()
@@ -335,13 +335,14 @@ def train_clip(images: torch.Tensor, captions: list[str], config: CLIPConfig | N
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(warmup_cosine, warmup=config.warmup_steps,
                                                                     total=config.steps))
 
-    def step(pairs: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        value = loss(*model(*pairs))  # loss(I, T, logit_scale)
+    def step(pairs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+        image_features, text_features, scale = model(*pairs)
+        value = loss(image_features, text_features, scale)
         optimizer.zero_grad(set_to_none=True)
         value.backward()
         optimizer.step()
         schedule.step()
-        return value
+        return {"loss": value, "temperature": 1 / scale.detach()}  # the temperature the step trained with, 1 / s
 
     history = fit(step, batch, steps=config.steps, desc=desc, progress=progress)
     return model.eval(), history

@@ -357,9 +357,12 @@ def test_train_clip_calls_the_loss_it_is_given_with_unit_features_and_the_scale(
     shapes = data.load("shapes", "train", n=40)
     config = CLIPConfig(embed_dim=16, image_width=8, image_features=32, text_width=32, text_layers=1, text_heads=2,
                         batch_size=16, steps=2, warmup_steps=1)
-    train_clip(shapes.x, shapes.info["captions"], config, loss=my_loss, progress=False)
+    model, history = train_clip(shapes.x, shapes.info["captions"], config, loss=my_loss, progress=False)
     assert [s[:2] for s in seen] == [((16, 16), (16, 16))] * 2
     assert seen[0][2] == pytest.approx(1 / 0.07, rel=1e-5) and seen[0][3] == pytest.approx(1.0, rel=1e-5)
+    # The History records the temperature each step trained with: 1 / s, s the scale its loss was given.
+    assert history["temperature"] == pytest.approx([1 / s[2] for s in seen], rel=1e-5)
+    assert history["temperature"][0] == pytest.approx(0.07, rel=1e-5) and len(history.loss) == 2
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
