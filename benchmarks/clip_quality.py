@@ -7,7 +7,7 @@ with ``CLIPConfig()``, its FULL settings) on the training images, 30% of them wi
 and 2,000 images of a word alone after them, all of those captioned by the word (``words.typographic``, fraction
 0.3, signs 2000); classifies shape and colour zero-shot with the prompt ensembles of
 ``course_utils.data.shapes.PROMPTS`` on the test images and the held-out (shape, colour) pairs, which no
-training image shows, recoloured or not (``clip.recolour``); chooses the best single prompt on 2,000 training
+training image shows, recoloured or not (``course_utils.recolour``); chooses the best single prompt on 2,000 training
 images and compares it with the ensemble on the test images; writes another colour's name on the test images
 (``words.write_other_colours``: the typographic attack) and counts how often the written colour wins, then how
 often after the defence ``words.cover_words`` (and its cost on clean images); trains the unCLIP decoder

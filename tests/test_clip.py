@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import data
-from course_utils.clip import (CLIP, HUE_ANGLES, ROTATIONS, SAFE_ROTATIONS, TEXT_TEMPLATES, CLIPConfig, Tokenizer,
-                               caption_pairs, clip_loss, embed_images, embed_texts, recall_at_k, recolour,
-                               top_k_accuracy, train_clip, training_batches, turn_hue, warmup_cosine, zero_shot_classifier,
-                               zero_shot_predict)
+from course_utils.clip import (CLIP, TEXT_TEMPLATES, CLIPConfig, Tokenizer, clip_loss, embed_images, embed_texts,
+                               recall_at_k, top_k_accuracy, train_clip, training_batches, warmup_cosine,
+                               zero_shot_classifier, zero_shot_predict)
+from course_utils.recolour import HUE_ANGLES, ROTATIONS, SAFE_ROTATIONS, caption_pairs, recolour, turn_hue
 from course_utils.data.shapes import CLASSES, COLOUR_JITTER, COLOURS, HELD_OUT, NOISE_STD, PROMPTS, nearest_colour
 from course_utils.data.words import BAND, text_images, typographic
 
