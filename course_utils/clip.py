@@ -39,14 +39,14 @@ import torch.nn.functional as F
 from torch import nn
 
 # The answers to notebook 06's exercises: the loss, and zero-shot classification (re-exported).
-from .augment import blur
 from .answers.a06_clip import clip_loss, top_k_accuracy, zero_shot_classifier, zero_shot_predict  # noqa: F401
+from .augment import blur
 from .config import pick
 from .data.shapes import CLASSES
 from .data.words import TEXT_TEMPLATES  # noqa: F401  (re-exported)
 from .similarity import recall_at_k  # noqa: F401  (re-exported: retrieval, section 4 of the notebook)
-from .simclr import Encoder, SimCLRConfig
 from .recolour import caption_pairs, recolour
+from .simclr import Encoder, SimCLRConfig
 from .tokenizer import Tokenizer
 from .train import History, fit
 

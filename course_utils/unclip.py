@@ -2,8 +2,8 @@
 
 unCLIP (Ramesh et al., 2022) makes an image from a caption in two stages: a *prior* maps the caption's
 CLIP text embedding to a CLIP image embedding, and a *decoder*, a diffusion model, generates an image
-conditioned on that embedding. Here the decoder is conditioned on the caption's text embedding c (B, D)
-directly, as GLIDE does, and the pieces are those of notebooks 01, 03 and 04:
+conditioned on that embedding. Here the decoder is conditioned on the caption's CLIP text embedding c
+(B, D) directly, with no prior, and the pieces are those of notebooks 01, 03 and 04:
 
 - the latent space is 01's PCA: an image (3, 32, 32) is coded by its first k = 160 principal components
   (04's "Stable Diffusion" recipe with a linear autoencoder that costs no training);

@@ -14,9 +14,8 @@ A CLIP trained on those captions can be attacked by writing "blue" on a red star
 """
 from __future__ import annotations
 
-import torch
-
 import numpy as np
+import torch
 
 from .base import ArrayDataset
 from .shapes import BACKGROUNDS, COLOURS, backgrounds
